@@ -1,0 +1,520 @@
+/*
+ * builtin.c -- the commands tandem answers itself, with Redis 7's replies
+ * and error texts. Each concerns the client's own connection, which tandem
+ * emulates on top of the shared pipe, or tandem as a whole.
+ */
+#include "builtin.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client.h"
+#include "dispatch.h"
+#include "info.h"
+#include "server.h"
+#include "version.h"
+
+static void cmd_ping(struct client *, size_t, const struct resp_arg *,
+                     const char *, size_t, int);
+static void cmd_echo(struct client *, size_t, const struct resp_arg *,
+                     const char *, size_t, int);
+static void cmd_quit(struct client *, size_t, const struct resp_arg *,
+                     const char *, size_t, int);
+static void cmd_reset(struct client *, size_t, const struct resp_arg *,
+                      const char *, size_t, int);
+static void cmd_hello(struct client *, size_t, const struct resp_arg *,
+                      const char *, size_t, int);
+static void cmd_auth(struct client *, size_t, const struct resp_arg *,
+                     const char *, size_t, int);
+static void cmd_select(struct client *, size_t, const struct resp_arg *,
+                       const char *, size_t, int);
+static void cmd_client(struct client *, size_t, const struct resp_arg *,
+                       const char *, size_t, int);
+static void cmd_command(struct client *, size_t, const struct resp_arg *,
+                        const char *, size_t, int);
+static void cmd_info(struct client *, size_t, const struct resp_arg *,
+                     const char *, size_t, int);
+
+static const struct builtin builtins[] = {
+    {"ping", -1, 0, cmd_ping},
+    {"echo", 2, 0, cmd_echo},
+    {"quit", -1, BUILTIN_NO_AUTH, cmd_quit},
+    {"reset", 1, BUILTIN_NO_AUTH, cmd_reset},
+    {"hello", -1, BUILTIN_NO_AUTH, cmd_hello},
+    {"auth", -2, BUILTIN_NO_AUTH, cmd_auth},
+    {"select", 2, 0, cmd_select},
+    {"client", -2, 0, cmd_client},
+    {"command", -1, 0, cmd_command},
+    {"info", -1, 0, cmd_info},
+};
+
+const struct builtin *
+builtin_find(const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+        if (td_slice_eq(name, len, builtins[i].name)) {
+            return &builtins[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+cmd_ping(struct client *c, size_t argc, const struct resp_arg *argv,
+         const char *raw, size_t rawlen, int is_inline)
+{
+    if (argc > 2) {
+        dispatch_error(c, "wrong number of arguments for 'ping' command");
+    } else if (argc == 2) {
+        resp_add_bulk(client_reply_buf(c), argv[1].ptr, argv[1].len);
+    } else {
+        resp_add_simple(client_reply_buf(c), "PONG");
+    }
+}
+
+static void
+cmd_echo(struct client *c, size_t argc, const struct resp_arg *argv,
+         const char *raw, size_t rawlen, int is_inline)
+{
+    resp_add_bulk(client_reply_buf(c), argv[1].ptr, argv[1].len);
+}
+
+static void
+cmd_quit(struct client *c, size_t argc, const struct resp_arg *argv,
+         const char *raw, size_t rawlen, int is_inline)
+{
+    resp_add_simple(client_reply_buf(c), "OK");
+    c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+}
+
+static void
+cmd_reset(struct client *c, size_t argc, const struct resp_arg *argv,
+          const char *raw, size_t rawlen, int is_inline)
+{
+    c->db = 0;
+    free(c->name);
+    c->name = NULL;
+    c->authenticated = srv.cfg.requirepass == NULL;
+    resp_add_simple(client_reply_buf(c), "RESET");
+}
+
+/* Compares in time independent of where the strings differ. */
+static int
+secret_eq(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    unsigned char diff = (unsigned char)(alen != blen);
+    size_t i;
+
+    for (i = 0; i < alen; i++) {
+        diff |= (unsigned char)(a[i] ^ b[i % (blen == 0 ? 1 : blen)]);
+    }
+    return diff == 0 && blen > 0;
+}
+
+/* Checks a user/password pair against tandem's own users: the default
+ * user, with requirepass or without a password. Returns 1 when valid. */
+static int
+check_credentials(const struct resp_arg *user, const struct resp_arg *pass)
+{
+    if (user != NULL && !td_slice_eq(user->ptr, user->len, "default")) {
+        return 0;
+    }
+    if (srv.cfg.requirepass == NULL) {
+        return 1;   /* nopass: any password */
+    }
+    return secret_eq(pass->ptr, pass->len, srv.cfg.requirepass);
+}
+
+static void
+authenticated(struct client *c)
+{
+    c->authenticated = 1;
+    c->parser.unauth = 0;
+}
+
+static void
+cmd_auth(struct client *c, size_t argc, const struct resp_arg *argv,
+         const char *raw, size_t rawlen, int is_inline)
+{
+    if (argc > 3) {
+        dispatch_error(c, "syntax error");
+        return;
+    }
+    if (argc == 2 && srv.cfg.requirepass == NULL) {
+        dispatch_error(c, "AUTH <password> called without any password "
+                          "configured for the default user. Are you sure "
+                          "your configuration is correct?");
+        return;
+    }
+    if (!check_credentials(argc == 3 ? &argv[1] : NULL, &argv[argc - 1])) {
+        dispatch_error(c, "-WRONGPASS invalid username-password pair or "
+                          "user is disabled.");
+        return;
+    }
+    authenticated(c);
+    resp_add_simple(client_reply_buf(c), "OK");
+}
+
+static int
+valid_client_name(const char *p, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < '!' || p[i] > '~') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void
+set_name(struct client *c, const struct resp_arg *name)
+{
+    free(c->name);
+    c->name = name->len == 0 ? NULL : td_strndup(name->ptr, name->len);
+}
+
+static const char *
+server_version(void)
+{
+    return srv.pipe.redis_version[0] != '\0' ? srv.pipe.redis_version
+                                             : "7.0.0";
+}
+
+static void
+cmd_hello(struct client *c, size_t argc, const struct resp_arg *argv,
+          const char *raw, size_t rawlen, int is_inline)
+{
+    const struct resp_arg *setname = NULL;
+    long long ver = 2;
+    size_t i = 1;
+    struct buf *b;
+
+    if (argc >= 2) {
+        if (!td_str2ll(argv[1].ptr, argv[1].len, &ver)) {
+            dispatch_error(c, "Protocol version is not an integer or out of "
+                              "range");
+            return;
+        }
+        i = 2;
+        if (ver != 2) {
+            /* RESP3 is not served end to end yet: clients fall back. */
+            dispatch_error(c, "-NOPROTO unsupported protocol version");
+            return;
+        }
+    }
+    for (; i < argc; i++) {
+        size_t left = argc - i - 1;
+
+        if (td_slice_eq(argv[i].ptr, argv[i].len, "AUTH") && left >= 2) {
+            if (!check_credentials(&argv[i + 1], &argv[i + 2])) {
+                dispatch_error(c, "-WRONGPASS invalid username-password "
+                                  "pair or user is disabled.");
+                return;
+            }
+            authenticated(c);
+            i += 2;
+        } else if (td_slice_eq(argv[i].ptr, argv[i].len, "SETNAME") &&
+                   left >= 1) {
+            setname = &argv[i + 1];
+            if (!valid_client_name(setname->ptr, setname->len)) {
+                dispatch_error(c, "Client names cannot contain spaces, "
+                                  "newlines or special characters.");
+                return;
+            }
+            i++;
+        } else {
+            char msg[256];
+
+            snprintf(msg, sizeof(msg), "Syntax error in HELLO option '%.*s'",
+                     (int)TD_MIN(argv[i].len, 128), argv[i].ptr);
+            dispatch_error(c, msg);
+            return;
+        }
+    }
+    if (!c->authenticated) {
+        dispatch_error(c, "-NOAUTH HELLO must be called with the client "
+                          "already authenticated, otherwise the HELLO "
+                          "<proto> AUTH <user> <pass> option can be used to "
+                          "authenticate the client and select the RESP "
+                          "protocol version at the same time");
+        return;
+    }
+    if (setname != NULL) {
+        set_name(c, setname);
+    }
+    b = client_reply_buf(c);
+    resp_add_array(b, 14);
+    resp_add_bulk_str(b, "server");
+    resp_add_bulk_str(b, "redis");
+    resp_add_bulk_str(b, "version");
+    resp_add_bulk_str(b, server_version());
+    resp_add_bulk_str(b, "proto");
+    resp_add_int(b, 2);
+    resp_add_bulk_str(b, "id");
+    resp_add_int(b, (long long)c->id);
+    resp_add_bulk_str(b, "mode");
+    resp_add_bulk_str(b, "standalone");
+    resp_add_bulk_str(b, "role");
+    resp_add_bulk_str(b, "master");
+    resp_add_bulk_str(b, "modules");
+    resp_add_array(b, 0);
+}
+
+static void
+cmd_select(struct client *c, size_t argc, const struct resp_arg *argv,
+           const char *raw, size_t rawlen, int is_inline)
+{
+    long long db;
+
+    if (!td_str2ll(argv[1].ptr, argv[1].len, &db) || db > INT32_MAX ||
+        db < INT32_MIN) {
+        dispatch_error(c, "value is not an integer or out of range");
+        return;
+    }
+    if (db < 0 || db >= srv.pipe.databases) {
+        dispatch_error(c, "DB index is out of range");
+        return;
+    }
+    if (db == srv.cfg.meta_db) {
+        char msg[256];
+
+        snprintf(msg, sizeof(msg),
+                 "tandem: DB %lld is reserved for tandem's replication "
+                 "metadata (meta-db)", db);
+        dispatch_error(c, msg);
+        return;
+    }
+    c->db = db;
+    resp_add_simple(client_reply_buf(c), "OK");
+}
+
+static const char *const client_help[] = {
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "LIST [TYPE <normal|master|replica|pubsub>] [ID <id> [<id> ...]]",
+    "    Return information about client connections (tandem's clients).",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "HELP",
+    "    Print this help.",
+};
+
+static void
+client_list(struct client *c, size_t argc, const struct resp_arg *argv)
+{
+    struct buf text;
+    struct client *o;
+    long long *ids = NULL;
+    size_t nids = 0;
+    size_t i;
+
+    if (argc > 2) {
+        if (argc >= 4 && td_slice_eq(argv[2].ptr, argv[2].len, "TYPE") &&
+            argc == 4) {
+            /* Every tandem client is of the normal class. */
+            if (!td_slice_eq(argv[3].ptr, argv[3].len, "normal")) {
+                if (td_slice_eq(argv[3].ptr, argv[3].len, "master") ||
+                    td_slice_eq(argv[3].ptr, argv[3].len, "replica") ||
+                    td_slice_eq(argv[3].ptr, argv[3].len, "slave") ||
+                    td_slice_eq(argv[3].ptr, argv[3].len, "pubsub")) {
+                    resp_add_bulk(client_reply_buf(c), "", 0);
+                } else {
+                    char msg[256];
+
+                    snprintf(msg, sizeof(msg), "Unknown client type '%.*s'",
+                             (int)TD_MIN(argv[3].len, 64), argv[3].ptr);
+                    dispatch_error(c, msg);
+                }
+                return;
+            }
+        } else if (argc >= 4 && td_slice_eq(argv[2].ptr, argv[2].len, "ID")) {
+            ids = td_calloc(argc - 3, sizeof(*ids));
+            for (i = 3; i < argc; i++) {
+                if (!td_str2ll(argv[i].ptr, argv[i].len, &ids[nids]) ||
+                    ids[nids] <= 0) {
+                    free(ids);
+                    dispatch_error(c, "Invalid client ID");
+                    return;
+                }
+                nids++;
+            }
+        } else {
+            dispatch_error(c, "syntax error");
+            return;
+        }
+    }
+    buf_init(&text);
+    for (o = srv.clients_head; o != NULL; o = o->next) {
+        int wanted = nids == 0;
+
+        for (i = 0; i < nids && !wanted; i++) {
+            wanted = (uint64_t)ids[i] == o->id;
+        }
+        if (wanted && !(o->flags & CLIENT_CLOSING)) {
+            client_describe(o, &text);
+        }
+    }
+    resp_add_bulk(client_reply_buf(c), text.data == NULL ? "" : buf_head(&text),
+                  text.len);
+    buf_free(&text);
+    free(ids);
+}
+
+static void
+cmd_client(struct client *c, size_t argc, const struct resp_arg *argv,
+           const char *raw, size_t rawlen, int is_inline)
+{
+    const struct resp_arg *sub = &argv[1];
+    struct buf *b;
+    size_t i;
+
+#define SUB(name) td_slice_eq(sub->ptr, sub->len, name)
+#define ARITY(n, fullname)                                                   \
+    do {                                                                     \
+        if (argc != (n)) {                                                   \
+            dispatch_error(c, "wrong number of arguments for '" fullname     \
+                              "' command");                                  \
+            return;                                                          \
+        }                                                                    \
+    } while (0)
+
+    if (SUB("id")) {
+        ARITY(2, "client|id");
+        resp_add_int(client_reply_buf(c), (long long)c->id);
+    } else if (SUB("getname")) {
+        ARITY(2, "client|getname");
+        if (c->name == NULL) {
+            resp_add_null_bulk(client_reply_buf(c));
+        } else {
+            resp_add_bulk_str(client_reply_buf(c), c->name);
+        }
+    } else if (SUB("setname")) {
+        ARITY(3, "client|setname");
+        if (!valid_client_name(argv[2].ptr, argv[2].len)) {
+            dispatch_error(c, "Client names cannot contain spaces, newlines "
+                              "or special characters.");
+            return;
+        }
+        set_name(c, &argv[2]);
+        resp_add_simple(client_reply_buf(c), "OK");
+    } else if (SUB("info")) {
+        struct buf text;
+
+        ARITY(2, "client|info");
+        buf_init(&text);
+        client_describe(c, &text);
+        resp_add_bulk(client_reply_buf(c), buf_head(&text), text.len);
+        buf_free(&text);
+    } else if (SUB("list")) {
+        client_list(c, argc, argv);
+    } else if (SUB("help")) {
+        ARITY(2, "client|help");
+        b = client_reply_buf(c);
+        resp_add_array(b, (long long)(sizeof(client_help) /
+                                      sizeof(client_help[0])));
+        for (i = 0; i < sizeof(client_help) / sizeof(client_help[0]); i++) {
+            resp_add_simple(b, client_help[i]);
+        }
+    } else if (SUB("kill") || SUB("reply") || SUB("pause") ||
+               SUB("unpause") || SUB("tracking") || SUB("trackinginfo") ||
+               SUB("caching") || SUB("getredir") || SUB("no-evict") ||
+               SUB("no-touch") || SUB("unblock") || SUB("setinfo")) {
+        char msg[256];
+        char upper[32];
+        size_t n = TD_MIN(sub->len, sizeof(upper) - 1);
+
+        for (i = 0; i < n; i++) {
+            char ch = sub->ptr[i];
+
+            upper[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+        }
+        upper[n] = '\0';
+        snprintf(msg, sizeof(msg),
+                 "tandem: CLIENT %s is not supported by this version of "
+                 "tandem yet", upper);
+        dispatch_error(c, msg);
+    } else {
+        char msg[256];
+
+        snprintf(msg, sizeof(msg),
+                 "unknown subcommand '%.*s'. Try CLIENT HELP.",
+                 (int)TD_MIN(sub->len, 128), sub->ptr);
+        dispatch_error(c, msg);
+    }
+#undef SUB
+#undef ARITY
+}
+
+/* COMMAND, COMMAND COUNT and COMMAND INFO come from the table tandem
+ * learned; the other subcommands are stateless and go to the primary. */
+static void
+cmd_command(struct client *c, size_t argc, const struct resp_arg *argv,
+            const char *raw, size_t rawlen, int is_inline)
+{
+    const struct cmdtable *t = &srv.pipe.table;
+    struct buf *b;
+    size_t i;
+
+    if (!pipe_is_up(&srv.pipe)) {
+        char msg[512];
+
+        pipe_unavailable_error(&srv.pipe, msg, sizeof(msg));
+        dispatch_error(c, msg);
+        return;
+    }
+    if (argc == 1) {
+        b = client_reply_buf(c);
+        buf_append(b, t->raw, t->rawlen);
+    } else if (td_slice_eq(argv[1].ptr, argv[1].len, "count")) {
+        if (argc != 2) {
+            dispatch_error(c, "wrong number of arguments for "
+                              "'command|count' command");
+            return;
+        }
+        resp_add_int(client_reply_buf(c), (long long)t->ncmds);
+    } else if (td_slice_eq(argv[1].ptr, argv[1].len, "info")) {
+        b = client_reply_buf(c);
+        if (argc == 2) {
+            buf_append(b, t->raw, t->rawlen);
+            return;
+        }
+        resp_add_array(b, (long long)(argc - 2));
+        for (i = 2; i < argc; i++) {
+            const struct cmd *cmd = cmdtable_find(t, argv[i].ptr,
+                                                  argv[i].len);
+
+            if (cmd == NULL) {
+                resp_add_null_bulk(b);
+            } else {
+                buf_append(b, cmd->raw, cmd->rawlen);
+            }
+        }
+    } else {
+        dispatch_forward(c, argc, argv, raw, rawlen, is_inline);
+    }
+}
+
+static void
+cmd_info(struct client *c, size_t argc, const struct resp_arg *argv,
+         const char *raw, size_t rawlen, int is_inline)
+{
+    struct buf text;
+
+    buf_init(&text);
+    info_generate(&text, argc - 1, argv + 1);
+    resp_add_bulk(client_reply_buf(c), text.data == NULL ? "" : buf_head(&text),
+                  text.len);
+    buf_free(&text);
+}

@@ -1,0 +1,563 @@
+/*
+ * client.c -- client connections: reading and parsing requests, keeping
+ * replies in request order, writing them back, and the limits that keep a
+ * client's memory bounded (query buffer, output buffer, idle timeout).
+ *
+ * Reading stops while the pipe is connecting or congested; the bytes stay
+ * in the socket and in the query buffer, so nothing is lost and memory
+ * stays bounded. Output is written once per loop iteration for every
+ * client that has some (srv.pending_writes), and a write watcher is armed
+ * only when the socket would block.
+ */
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "log.h"
+#include "net.h"
+#include "server.h"
+
+#define CLIENT_READ_CHUNK (16 * 1024)
+#define CLIENT_BIG_ARG (32 * 1024)
+
+static struct req *req_free_list = NULL;
+static size_t req_free_count = 0;
+
+static struct req *
+req_alloc(void)
+{
+    struct req *r = req_free_list;
+
+    if (r != NULL) {
+        req_free_list = r->next;
+        req_free_count--;
+    } else {
+        r = td_malloc(sizeof(*r));
+        buf_init(&r->reply);
+    }
+    r->next = NULL;
+    r->client = NULL;
+    r->done = 0;
+    return r;
+}
+
+static void
+req_release(struct req *r)
+{
+    if (req_free_count >= 4096 || r->reply.cap > 4096) {
+        buf_free(&r->reply);
+    } else {
+        buf_clear(&r->reply);
+    }
+    if (req_free_count >= 4096) {
+        free(r);
+        return;
+    }
+    r->next = req_free_list;
+    req_free_list = r;
+    req_free_count++;
+}
+
+static void read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void write_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static void
+list_unlink(struct client *c)
+{
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        srv.clients_head = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    } else {
+        srv.clients_tail = c->prev;
+    }
+    c->prev = NULL;
+    c->next = NULL;
+}
+
+static void
+list_append(struct client *c)
+{
+    c->prev = srv.clients_tail;
+    c->next = NULL;
+    if (srv.clients_tail != NULL) {
+        srv.clients_tail->next = c;
+    } else {
+        srv.clients_head = c;
+    }
+    srv.clients_tail = c;
+}
+
+struct client *
+client_create(int fd, int is_unix)
+{
+    struct client *c = td_calloc(1, sizeof(*c));
+
+    c->id = ++srv.next_client_id;
+    c->fd = fd;
+    c->flags = is_unix ? CLIENT_UNIX : 0;
+    net_peer_name(fd, is_unix, c->addr, sizeof(c->addr), 0);
+    net_peer_name(fd, is_unix, c->laddr, sizeof(c->laddr), 1);
+    buf_init(&c->in);
+    buf_init(&c->out);
+    resp_parser_init(&c->parser, srv.cfg.proto_max_bulk_len);
+    c->authenticated = srv.cfg.requirepass == NULL;
+    c->parser.unauth = !c->authenticated;
+    c->ctime = ev_now(srv.loop);
+    c->last_active = c->ctime;
+    strcpy(c->lastcmd, "NULL");
+
+    ev_io_init(&c->rio, read_cb, fd, EV_READ);
+    ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
+    c->rio.data = c;
+    c->wio.data = c;
+    list_append(c);
+    srv.nclients++;
+    client_update_io(c);
+    log_verbose("C-%llu %s accepted", (unsigned long long)c->id, c->addr);
+    return c;
+}
+
+void
+client_close(struct client *c, const char *why)
+{
+    if (c->flags & CLIENT_CLOSING) {
+        return;
+    }
+    c->flags |= CLIENT_CLOSING;
+    ev_io_stop(srv.loop, &c->rio);
+    ev_io_stop(srv.loop, &c->wio);
+    c->next_closing = srv.closing;
+    srv.closing = c;
+    if (why != NULL) {
+        log_verbose("C-%llu %s closed: %s", (unsigned long long)c->id,
+                    c->addr, why);
+    }
+}
+
+static void
+client_free(struct client *c)
+{
+    struct req *r = c->head;
+
+    /* Requests still awaiting the primary stay in the pipe's slots: they
+     * are orphaned and freed when their reply arrives. */
+    while (r != NULL) {
+        struct req *next = r->next;
+
+        r->client = NULL;
+        r->next = NULL;
+        if (r->done) {
+            req_release(r);
+        }
+        r = next;
+    }
+    if (c->flags & CLIENT_PENDING_WRITE) {
+        struct client **pp = &srv.pending_writes;
+
+        while (*pp != c) {
+            pp = &(*pp)->next_pending;
+        }
+        *pp = c->next_pending;
+    }
+    list_unlink(c);
+    srv.nclients--;
+    close(c->fd);
+    buf_free(&c->in);
+    buf_free(&c->out);
+    resp_parser_free(&c->parser);
+    free(c->name);
+    free(c);
+}
+
+void
+client_reap(void)
+{
+    while (srv.closing != NULL) {
+        struct client *c = srv.closing;
+
+        srv.closing = c->next_closing;
+        client_free(c);
+    }
+}
+
+void
+client_want_write(struct client *c)
+{
+    if (c->flags & (CLIENT_PENDING_WRITE | CLIENT_CLOSING)) {
+        return;
+    }
+    c->flags |= CLIENT_PENDING_WRITE;
+    c->next_pending = srv.pending_writes;
+    srv.pending_writes = c;
+}
+
+/* Applies client-output-buffer-limit; returns 0 when c was closed. */
+static int
+check_output_limits(struct client *c)
+{
+    uint64_t used = c->out.len + c->held;
+    long long hard = srv.cfg.obuf_hard;
+    long long soft = srv.cfg.obuf_soft;
+    int over = 0;
+
+    if (hard > 0 && used >= (uint64_t)hard) {
+        over = 1;
+    } else if (soft > 0 && used >= (uint64_t)soft) {
+        double now = ev_now(srv.loop);
+
+        if (c->obuf_soft_since == 0) {
+            c->obuf_soft_since = now;
+        } else if (now - c->obuf_soft_since >=
+                   (double)srv.cfg.obuf_soft_seconds) {
+            over = 1;
+        }
+    } else {
+        c->obuf_soft_since = 0;
+    }
+    if (over) {
+        log_warning("Client id=%llu addr=%s name=%s closed for overcoming "
+                    "of output buffer limits (%llu bytes pending).",
+                    (unsigned long long)c->id, c->addr,
+                    c->name != NULL ? c->name : "",
+                    (unsigned long long)used);
+        srv.stats.client_obuf_limit_disconnections++;
+        client_close(c, NULL);
+        return 0;
+    }
+    return 1;
+}
+
+struct buf *
+client_reply_buf(struct client *c)
+{
+    struct req *r;
+
+    client_want_write(c);
+    if (c->head == NULL) {
+        return &c->out;
+    }
+    r = client_req_push(c);
+    r->done = 1;
+    return &r->reply;
+}
+
+struct req *
+client_req_push(struct client *c)
+{
+    struct req *r = req_alloc();
+
+    r->client = c;
+    if (c->tail != NULL) {
+        c->tail->next = r;
+    } else {
+        c->head = r;
+    }
+    c->tail = r;
+    c->nreqs++;
+    return r;
+}
+
+/* Moves every done request at the head to out. */
+static void
+drain_done(struct client *c)
+{
+    while (c->head != NULL && c->head->done) {
+        struct req *r = c->head;
+
+        c->head = r->next;
+        if (c->head == NULL) {
+            c->tail = NULL;
+        }
+        c->nreqs--;
+        c->held -= r->reply.len;
+        buf_append(&c->out, buf_head(&r->reply), r->reply.len);
+        req_release(r);
+    }
+}
+
+void
+req_reply(struct req *r, const char *reply, size_t len)
+{
+    struct client *c = r->client;
+
+    if (c == NULL) {
+        req_release(r);
+        return;
+    }
+    if (c->head == r) {
+        c->head = r->next;
+        if (c->head == NULL) {
+            c->tail = NULL;
+        }
+        c->nreqs--;
+        buf_append(&c->out, reply, len);
+        req_release(r);
+        drain_done(c);
+    } else {
+        buf_append(&r->reply, reply, len);
+        r->done = 1;
+        c->held += len;
+    }
+    client_want_write(c);
+    check_output_limits(c);
+}
+
+void
+client_update_io(struct client *c)
+{
+    int reading;
+
+    if (c->flags & CLIENT_CLOSING) {
+        return;
+    }
+    reading = !(c->flags & CLIENT_CLOSE_AFTER_REPLY) &&
+              !pipe_is_connecting(&srv.pipe) && !pipe_congested(&srv.pipe);
+    if (reading && !ev_is_active(&c->rio)) {
+        ev_io_start(srv.loop, &c->rio);
+    } else if (!reading && ev_is_active(&c->rio)) {
+        ev_io_stop(srv.loop, &c->rio);
+    }
+}
+
+/* Replies with a protocol error and closes after the reply, as Redis. */
+static void
+protocol_error(struct client *c)
+{
+    char sample[160];
+
+    resp_add_error(client_reply_buf(c), c->parser.error);
+    srv.stats.protocol_errors++;
+    srv.stats.error_replies++;
+    log_verbose("C-%llu %s protocol error: %s (query buffer starts: \"%s\")",
+                (unsigned long long)c->id, c->addr, c->parser.error,
+                td_repr(sample, sizeof(sample), buf_head(&c->in), c->in.len,
+                        64));
+    c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+    buf_clear(&c->in);
+    resp_parser_reset(&c->parser);
+}
+
+/* Parses and dispatches every complete request in the query buffer. */
+static void
+process_input(struct client *c)
+{
+    while (c->in.len > 0 &&
+           !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSING))) {
+        size_t consumed = 0;
+        enum resp_result rc;
+
+        if (pipe_is_connecting(&srv.pipe) || pipe_congested(&srv.pipe)) {
+            break;
+        }
+        c->parser.unauth = !c->authenticated;
+        rc = resp_parse_request(&c->parser, buf_head(&c->in), c->in.len,
+                                &consumed);
+        if (rc == RESP_NEED_MORE) {
+            break;
+        }
+        if (rc == RESP_PROTO_ERROR) {
+            protocol_error(c);
+            break;
+        }
+        if (rc == RESP_COMMAND) {
+            srv.stats.commands_processed++;
+            dispatch_command(c, c->parser.argc, c->parser.argv,
+                             buf_head(&c->in), consumed,
+                             buf_head(&c->in)[0] != '*');
+        }
+        buf_consume(&c->in, consumed);
+    }
+    if (c->in.len == 0) {
+        buf_shrink(&c->in, 64 * 1024);
+    }
+}
+
+static void
+read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct client *c = w->data;
+    size_t want = CLIENT_READ_CHUNK;
+    ssize_t n;
+
+    /* A big argument in progress: read it in as few calls as possible. */
+    if (c->parser.want > c->in.len &&
+        c->parser.want - c->in.len > CLIENT_BIG_ARG) {
+        want = c->parser.want - c->in.len;
+    }
+    buf_reserve(&c->in, want);
+    n = read(c->fd, buf_tail(&c->in), buf_room(&c->in));
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+            return;
+        }
+        client_close(c, strerror(errno));
+        return;
+    }
+    if (n == 0) {
+        client_close(c, "connection closed by the client");
+        return;
+    }
+    c->in.len += (size_t)n;
+    srv.stats.net_input_bytes += (uint64_t)n;
+    c->last_active = ev_now(loop);
+    list_unlink(c);
+    list_append(c);
+
+    if (c->in.len > (uint64_t)srv.cfg.client_query_buffer_limit) {
+        char sample[160];
+
+        log_warning("Closing client that reached max query buffer length: "
+                    "id=%llu addr=%s qbuf=%zu (qbuf initial bytes: \"%s\")",
+                    (unsigned long long)c->id, c->addr, c->in.len,
+                    td_repr(sample, sizeof(sample), buf_head(&c->in),
+                            c->in.len, 64));
+        srv.stats.client_qbuf_limit_disconnections++;
+        client_close(c, NULL);
+        return;
+    }
+    process_input(c);
+    client_update_io(c);
+}
+
+/* Writes as much of c's output as the socket takes. Returns 0 when c was
+ * closed. */
+static int
+write_out(struct client *c)
+{
+    while (c->out.len > 0) {
+        ssize_t n = write(c->fd, buf_head(&c->out), c->out.len);
+
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                break;
+            }
+            client_close(c, strerror(errno));
+            return 0;
+        }
+        srv.stats.net_output_bytes += (uint64_t)n;
+        buf_consume(&c->out, (size_t)n);
+    }
+    if (c->out.len == 0) {
+        buf_shrink(&c->out, 64 * 1024);
+        if (ev_is_active(&c->wio)) {
+            ev_io_stop(srv.loop, &c->wio);
+        }
+        if ((c->flags & CLIENT_CLOSE_AFTER_REPLY) && c->head == NULL) {
+            client_close(c, "closed after reply");
+            return 0;
+        }
+    } else if (!ev_is_active(&c->wio)) {
+        ev_io_start(srv.loop, &c->wio);
+    }
+    return check_output_limits(c);
+}
+
+static void
+write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    write_out(w->data);
+}
+
+void
+client_flush_all(void)
+{
+    while (srv.pending_writes != NULL) {
+        struct client *c = srv.pending_writes;
+
+        srv.pending_writes = c->next_pending;
+        c->flags &= ~CLIENT_PENDING_WRITE;
+        if (!(c->flags & CLIENT_CLOSING)) {
+            write_out(c);
+        }
+    }
+}
+
+void
+client_resume_all(void)
+{
+    struct client *c;
+    struct client *next;
+
+    for (c = srv.clients_head; c != NULL; c = next) {
+        next = c->next;
+        if (c->flags & CLIENT_CLOSING) {
+            continue;
+        }
+        process_input(c);
+        client_update_io(c);
+    }
+}
+
+void
+client_cron(void)
+{
+    double now = ev_now(srv.loop);
+    struct client *c;
+    struct client *next;
+
+    if (srv.cfg.timeout > 0) {
+        /* Least recently active first: stop at the first one that is not
+         * idle. Clients still awaiting replies are not idle. */
+        for (c = srv.clients_head; c != NULL; c = next) {
+            next = c->next;
+            if (now - c->last_active <= (double)srv.cfg.timeout) {
+                break;
+            }
+            if (c->nreqs == 0 && !(c->flags & CLIENT_CLOSING)) {
+                srv.stats.client_timeouts++;
+                client_close(c, "idle timeout");
+            }
+        }
+    }
+    if (srv.cfg.obuf_soft > 0) {
+        for (c = srv.clients_head; c != NULL; c = c->next) {
+            if (c->obuf_soft_since != 0 && !(c->flags & CLIENT_CLOSING)) {
+                check_output_limits(c);
+            }
+        }
+    }
+}
+
+void
+client_describe(const struct client *c, struct buf *b)
+{
+    char line[1024];
+    double now = ev_now(srv.loop);
+    char events[3];
+    int e = 0;
+
+    if (ev_is_active(&c->rio)) {
+        events[e++] = 'r';
+    }
+    if (ev_is_active(&c->wio)) {
+        events[e++] = 'w';
+    }
+    events[e] = '\0';
+    snprintf(line, sizeof(line),
+             "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld "
+             "flags=%s db=%lld sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu "
+             "qbuf-free=%zu argv-mem=0 multi-mem=0 rbs=%zu rbp=0 obl=%zu "
+             "oll=%llu omem=%llu tot-mem=%zu events=%s cmd=%s user=default "
+             "redir=-1 resp=2\n",
+             (unsigned long long)c->id, c->addr, c->laddr, c->fd,
+             c->name != NULL ? c->name : "", (long long)(now - c->ctime),
+             (long long)(now - c->last_active),
+             (c->flags & CLIENT_UNIX) ? "U" : "N", c->db, c->in.len,
+             c->in.cap - c->in.start - c->in.len, c->in.cap, c->out.len,
+             (unsigned long long)c->nreqs,
+             (unsigned long long)(c->out.cap + c->held),
+             sizeof(*c) + c->in.cap + c->out.cap + (size_t)c->held, events,
+             c->lastcmd);
+    buf_append_str(b, line);
+}

@@ -1,0 +1,104 @@
+/*
+ * client.h -- a client connection: its query buffer and parser, and its
+ * replies, kept in request order whatever answers each request.
+ *
+ *   reqs:  head -> [GET a: awaiting primary] -> [PING: done "+PONG"] -> tail
+ *   out:   bytes ready to write (every reply before head)
+ *
+ * A reply that arrives for the head request goes straight to out, followed
+ * by every done request behind it. A reply for a later request is held in
+ * that request until the ones before it are answered.
+ */
+#ifndef TD_CLIENT_H
+#define TD_CLIENT_H
+
+#include <ev.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "resp.h"
+
+struct client;
+
+/* One request awaiting or holding its reply. */
+struct req {
+    struct req    *next;      /* next request of the same client */
+    struct client *client;    /* NULL once the client has gone */
+    struct buf    reply;      /* held reply, while earlier ones are due */
+    int           done;       /* reply complete */
+};
+
+#define CLIENT_CLOSE_AFTER_REPLY  (1 << 0)  /* QUIT, protocol error */
+#define CLIENT_CLOSING            (1 << 1)  /* queued for freeing */
+#define CLIENT_PENDING_WRITE      (1 << 2)  /* on srv.pending_writes */
+#define CLIENT_UNIX               (1 << 3)  /* connected on the unix socket */
+
+struct client {
+    uint64_t           id;
+    int                fd;
+    int                flags;
+    ev_io              rio;
+    ev_io              wio;
+    char               addr[64];       /* peer, "ip:port" or the socket */
+    char               laddr[64];      /* our end */
+
+    struct buf         in;             /* query buffer */
+    struct resp_parser parser;
+    struct buf         out;            /* replies ready to write */
+    struct req         *head;          /* requests in order */
+    struct req         *tail;
+    uint64_t           nreqs;          /* requests awaiting or holding */
+    uint64_t           held;           /* bytes held in requests */
+
+    long long          db;             /* emulated SELECT */
+    int                authenticated;
+    char               *name;          /* CLIENT SETNAME */
+    char               lastcmd[32];    /* for CLIENT LIST */
+
+    double             ctime;          /* ev_now() at accept */
+    double             last_active;    /* ev_now() at last read */
+    double             obuf_soft_since;/* 0: under the soft limit */
+
+    struct client      *prev;          /* srv's list, least active first */
+    struct client      *next;
+    struct client      *next_pending;  /* srv.pending_writes */
+    struct client      *next_closing;  /* srv.closing */
+};
+
+/* Takes ownership of an accepted socket. */
+struct client *client_create(int fd, int is_unix);
+
+/* Schedules the client to be freed before the loop sleeps. */
+void client_close(struct client *c, const char *why);
+/* Frees every client queued by client_close(). */
+void client_reap(void);
+
+/* Where a reply produced by tandem goes: out when nothing is ahead of it,
+ * otherwise a done request at the tail. */
+struct buf *client_reply_buf(struct client *c);
+
+/* Adds a request awaiting a reply from a backend. */
+struct req *client_req_push(struct client *c);
+/* A backend's reply for r (or the error text when it failed). */
+void req_reply(struct req *r, const char *reply, size_t len);
+
+/* Marks c to have its output written before the loop sleeps. */
+void client_want_write(struct client *c);
+/* Writes every pending client's output (once per loop iteration). */
+void client_flush_all(void);
+
+/* Recomputes which watchers c needs (read unless closing, connecting or
+ * congested). */
+void client_update_io(struct client *c);
+
+/* Restarts reading and parsing clients held back while the primary was
+ * connecting or congested. */
+void client_resume_all(void);
+
+/* Once a second: idle timeouts and the soft output limit. */
+void client_cron(void);
+
+/* Writes the CLIENT LIST line of c. */
+void client_describe(const struct client *c, struct buf *b);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * config.h -- tandem's directives: one typed table read by one loader for
+ * the configuration file and the command line alike.
+ *
+ *   tandem [FILE] [--directive value ...]
+ *
+ * As with redis-server, a command-line directive takes every word up to the
+ * next "--" as its arguments, and is applied after the file. An error names
+ * where it was found (file line or argument), the directive and why; the
+ * caller prints it and exits 1 before anything listens.
+ */
+#ifndef TD_CONFIG_H
+#define TD_CONFIG_H
+
+#include <stddef.h>
+
+#include "log.h"
+#include "util.h"
+
+#define CONFIG_ERR_LEN 1024
+
+/* A backend's address: host:port or redis://[user:password@]host:port. */
+struct backend_addr {
+    char *host;       /* host name or IP literal, brackets removed */
+    int  port;
+    char *user;       /* NULL: use backend-user */
+    char *password;   /* NULL: use backend-password */
+    char *spec;       /* as written, for logs and INFO */
+};
+
+struct config {
+    char                *file;                   /* config file or NULL */
+
+    /* Listeners */
+    long long           port;                    /* 0 disables TCP */
+    char                **bind;                  /* addresses to listen on */
+    size_t              nbind;
+    char                *unixsocket;             /* NULL: none */
+    long long           unixsocketperm;          /* 0: umask */
+    long long           tcp_backlog;
+    long long           tcp_keepalive;           /* seconds, 0 off */
+
+    /* Backends */
+    struct backend_addr primary;
+    struct backend_addr *replicas;
+    size_t              nreplicas;
+    char                *backend_user;
+    char                *backend_password;
+    long long           connect_timeout;         /* ms */
+    long long           meta_db;
+
+    /* Clients */
+    char                *requirepass;
+    long long           maxclients;
+    long long           timeout;                 /* seconds, 0 never */
+    long long           client_query_buffer_limit;
+    long long           proto_max_bulk_len;
+    long long           obuf_hard;               /* 0: no hard limit */
+    long long           obuf_soft;               /* 0: no soft limit */
+    long long           obuf_soft_seconds;
+
+    /* Process */
+    enum log_level      loglevel;
+    char                *logfile;                /* NULL or "": stdout */
+    char                *pidfile;
+    int                 daemonize;
+};
+
+/* Fills c with every directive's default. */
+void config_init(struct config *c);
+void config_free(struct config *c);
+
+/* Applies one directive given as words (argv[0] the name). `where`
+ * describes its origin for the error message. */
+td_status config_apply(struct config *c, int argc, char **argv,
+                       char *err, size_t errlen) TD_WUR;
+
+/* Reads a configuration file's text, line by line. */
+td_status config_load_text(struct config *c, const char *text,
+                           const char *origin, char *err,
+                           size_t errlen) TD_WUR;
+td_status config_load_file(struct config *c, const char *path, char *err,
+                           size_t errlen) TD_WUR;
+
+/* Parses the command line after the program name: an optional FILE, then
+ * --directive words. Handles nothing else (--help and --version belong to
+ * main). */
+td_status config_load_args(struct config *c, int argc, char **argv,
+                           char *err, size_t errlen) TD_WUR;
+
+/* Checks what no single directive can: a primary is set, and so on. */
+td_status config_validate(const struct config *c, char *err,
+                          size_t errlen) TD_WUR;
+
+/* Parses a backend address. */
+td_status config_parse_backend(const char *spec, struct backend_addr *a,
+                               char *err, size_t errlen) TD_WUR;
+void config_backend_free(struct backend_addr *a);
+
+/* Writes every directive with its default, one per line, as the example
+ * configuration lists them (used by --help and its test). */
+void config_print_defaults(void);
+
+#endif

@@ -1,0 +1,301 @@
+/*
+ * dispatch.c -- routes each parsed command: tandem's own commands, Redis's
+ * checks in Redis's order (unknown command, arity, authentication), the
+ * commands tandem must refuse, and the pipe for everything else.
+ */
+#include "dispatch.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "builtin.h"
+#include "client.h"
+#include "cmdtable.h"
+#include "log.h"
+#include "server.h"
+
+/*
+ * Commands that need state on the primary connection that tandem does not
+ * emulate yet, or that would break the contract (DESIGN section 4). Each
+ * would stall or corrupt the shared pipe if forwarded, so each gets a
+ * clear error instead.
+ */
+struct refusal {
+    const char *name;       /* as the command table names it */
+    const char *message;
+};
+
+#define NOT_YET(what) \
+    "tandem: " what " is not supported by this version of tandem yet"
+#define FORBIDDEN(what, why) "tandem: " what " is not allowed through tandem: " why
+
+static const struct refusal refusals[] = {
+    {"multi", NOT_YET("MULTI (transactions)")},
+    {"exec", NOT_YET("EXEC (transactions)")},
+    {"discard", NOT_YET("DISCARD (transactions)")},
+    {"watch", NOT_YET("WATCH")},
+    {"unwatch", NOT_YET("UNWATCH")},
+    {"wait", NOT_YET("WAIT (replication)")},
+    {"waitaof", NOT_YET("WAITAOF")},
+    {"subscribe", NOT_YET("Pub/Sub (SUBSCRIBE)")},
+    {"psubscribe", NOT_YET("Pub/Sub (PSUBSCRIBE)")},
+    {"ssubscribe", NOT_YET("Pub/Sub (SSUBSCRIBE)")},
+    {"unsubscribe", NOT_YET("Pub/Sub (UNSUBSCRIBE)")},
+    {"punsubscribe", NOT_YET("Pub/Sub (PUNSUBSCRIBE)")},
+    {"sunsubscribe", NOT_YET("Pub/Sub (SUNSUBSCRIBE)")},
+    {"monitor", NOT_YET("MONITOR")},
+    {"replicaof", FORBIDDEN("REPLICAOF", "tandem replicates the fleet itself")},
+    {"slaveof", FORBIDDEN("SLAVEOF", "tandem replicates the fleet itself")},
+    {"sync", FORBIDDEN("SYNC", "tandem replicates the fleet itself")},
+    {"psync", FORBIDDEN("PSYNC", "tandem replicates the fleet itself")},
+    {"failover", FORBIDDEN("FAILOVER", "tandem replicates the fleet itself")},
+    {"shutdown", FORBIDDEN("SHUTDOWN", "it would stop the primary; stop "
+                                       "backends directly")},
+    {"debug", FORBIDDEN("DEBUG", "use the backends directly")},
+    {"config|set", FORBIDDEN("CONFIG SET", "configure the backends "
+                                           "directly")},
+    {"config|rewrite", FORBIDDEN("CONFIG REWRITE", "configure the backends "
+                                                   "directly")},
+    {"config|resetstat", FORBIDDEN("CONFIG RESETSTAT", "configure the "
+                                                       "backends directly")},
+    {"module|load", FORBIDDEN("MODULE LOAD", "load modules on every backend "
+                                             "directly")},
+    {"module|loadex", FORBIDDEN("MODULE LOADEX", "load modules on every "
+                                                 "backend directly")},
+    {"module|unload", FORBIDDEN("MODULE UNLOAD", "unload modules on every "
+                                                 "backend directly")},
+};
+
+static const char *
+refusal_for(const struct cmd *cmd, size_t argc, const struct resp_arg *argv)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+        if (strcmp(refusals[i].name, cmd->name) == 0) {
+            return refusals[i].message;
+        }
+    }
+    if (cmd->flags & CMD_BLOCKING) {
+        /* XREAD and XREADGROUP block only with BLOCK. */
+        if (strcmp(cmd->name, "xread") == 0 ||
+            strcmp(cmd->name, "xreadgroup") == 0) {
+            for (i = 1; i < argc; i++) {
+                if (td_slice_eq(argv[i].ptr, argv[i].len, "block")) {
+                    return NOT_YET("XREAD/XREADGROUP with BLOCK (blocking "
+                                   "commands)");
+                }
+            }
+            return NULL;
+        }
+        return "tandem: blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, "
+               "...) are not supported by this version of tandem yet";
+    }
+    return NULL;
+}
+
+/* The database numbers that SWAPDB, MOVE and COPY ... DB name. */
+static int
+touches_meta_db(const struct cmd *cmd, size_t argc,
+                const struct resp_arg *argv)
+{
+    long long db;
+    size_t i;
+
+    if (strcmp(cmd->name, "swapdb") == 0) {
+        for (i = 1; i < 3 && i < argc; i++) {
+            if (td_str2ll(argv[i].ptr, argv[i].len, &db) &&
+                db == srv.cfg.meta_db) {
+                return 1;
+            }
+        }
+    } else if (strcmp(cmd->name, "move") == 0 && argc == 3) {
+        return td_str2ll(argv[2].ptr, argv[2].len, &db) &&
+               db == srv.cfg.meta_db;
+    } else if (strcmp(cmd->name, "copy") == 0) {
+        for (i = 3; i + 1 < argc; i++) {
+            if (td_slice_eq(argv[i].ptr, argv[i].len, "db") &&
+                td_str2ll(argv[i + 1].ptr, argv[i + 1].len, &db) &&
+                db == srv.cfg.meta_db) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+void
+dispatch_error(struct client *c, const char *msg)
+{
+    srv.stats.error_replies++;
+    resp_add_error(client_reply_buf(c), msg);
+}
+
+static void
+set_lastcmd(struct client *c, const char *name, size_t len)
+{
+    size_t i;
+
+    len = TD_MIN(len, sizeof(c->lastcmd) - 1);
+    for (i = 0; i < len; i++) {
+        char ch = name[i];
+
+        c->lastcmd[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+    }
+    c->lastcmd[len] = '\0';
+}
+
+static void
+unknown_command(struct client *c, size_t argc, const struct resp_arg *argv)
+{
+    char args[256];
+    size_t off = 0;
+    size_t i;
+
+    args[0] = '\0';
+    for (i = 1; i < argc && off < 128; i++) {
+        int n = snprintf(args + off, sizeof(args) - off, "'%.*s' ",
+                         (int)TD_MIN(argv[i].len, 128 - off), argv[i].ptr);
+
+        if (n < 0) {
+            break;
+        }
+        off += (size_t)n;
+        if (off >= sizeof(args)) {
+            off = sizeof(args) - 1;
+            break;
+        }
+    }
+    {
+        char msg[512];
+
+        snprintf(msg, sizeof(msg),
+                 "unknown command '%.*s', with args beginning with: %s",
+                 (int)TD_MIN(argv[0].len, 128), argv[0].ptr, args);
+        dispatch_error(c, msg);
+    }
+}
+
+static void
+unknown_subcommand(struct client *c, const struct resp_arg *argv)
+{
+    char msg[512];
+    char upper[64];
+    size_t n = TD_MIN(argv[0].len, sizeof(upper) - 1);
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        char ch = argv[0].ptr[i];
+
+        upper[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+    }
+    upper[n] = '\0';
+    snprintf(msg, sizeof(msg), "unknown subcommand '%.*s'. Try %s HELP.",
+             (int)TD_MIN(argv[1].len, 128), argv[1].ptr, upper);
+    dispatch_error(c, msg);
+}
+
+static int
+arity_ok(int arity, size_t argc)
+{
+    return arity > 0 ? argc == (size_t)arity : argc >= (size_t)-arity;
+}
+
+static void
+wrong_arity(struct client *c, const char *name)
+{
+    char msg[256];
+
+    snprintf(msg, sizeof(msg), "wrong number of arguments for '%s' command",
+             name);
+    dispatch_error(c, msg);
+}
+
+static void
+noauth(struct client *c)
+{
+    dispatch_error(c, "-NOAUTH Authentication required.");
+}
+
+void
+dispatch_forward(struct client *c, size_t argc, const struct resp_arg *argv,
+                 const char *raw, size_t rawlen, int is_inline)
+{
+    static struct buf encoded;
+    struct req *r = client_req_push(c);
+
+    if (is_inline) {
+        buf_clear(&encoded);
+        resp_add_command(&encoded, argc, argv);
+        pipe_send_request(&srv.pipe, r, c->db, buf_head(&encoded),
+                          encoded.len);
+    } else {
+        pipe_send_request(&srv.pipe, r, c->db, raw, rawlen);
+    }
+}
+
+void
+dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
+                 const char *raw, size_t rawlen, int is_inline)
+{
+    const struct builtin *b = builtin_find(argv[0].ptr, argv[0].len);
+    const struct cmd *cmd = NULL;
+    const char *refusal;
+    enum cmd_lookup found;
+
+    set_lastcmd(c, argv[0].ptr, argv[0].len);
+    if (b != NULL) {
+        if (!arity_ok(b->arity, argc)) {
+            wrong_arity(c, b->name);
+        } else if (!c->authenticated && !(b->flags & BUILTIN_NO_AUTH)) {
+            noauth(c);
+        } else {
+            b->fn(c, argc, argv, raw, rawlen, is_inline);
+        }
+        return;
+    }
+    if (!pipe_is_up(&srv.pipe)) {
+        char msg[512];
+
+        if (!c->authenticated) {
+            noauth(c);
+            return;
+        }
+        pipe_unavailable_error(&srv.pipe, msg, sizeof(msg));
+        dispatch_error(c, msg);
+        return;
+    }
+    found = cmdtable_lookup(&srv.pipe.table, argc, argv, &cmd);
+    if (found == CMD_UNKNOWN) {
+        unknown_command(c, argc, argv);
+        return;
+    }
+    if (found == CMD_UNKNOWN_SUB) {
+        unknown_subcommand(c, argv);
+        return;
+    }
+    if (!cmd_arity_ok(cmd, argc)) {
+        wrong_arity(c, cmd->name);
+        return;
+    }
+    if (!c->authenticated) {
+        noauth(c);
+        return;
+    }
+    refusal = refusal_for(cmd, argc, argv);
+    if (refusal != NULL) {
+        dispatch_error(c, refusal);
+        return;
+    }
+    if (touches_meta_db(cmd, argc, argv)) {
+        char msg[256];
+
+        snprintf(msg, sizeof(msg),
+                 "tandem: DB %lld is reserved for tandem's replication "
+                 "metadata (meta-db)", srv.cfg.meta_db);
+        dispatch_error(c, msg);
+        return;
+    }
+    dispatch_forward(c, argc, argv, raw, rawlen, is_inline);
+}

@@ -1,0 +1,32 @@
+/*
+ * dispatch.h -- the router: what happens to each parsed client command.
+ *
+ *   tandem's own command (PING, AUTH, CLIENT, INFO, ...) -> answered here
+ *   unknown / wrong arity / not authenticated           -> Redis's error
+ *   needs connection state tandem does not emulate yet  -> tandem's -ERR
+ *   everything else                                     -> the pipe
+ */
+#ifndef TD_DISPATCH_H
+#define TD_DISPATCH_H
+
+#include <stddef.h>
+
+#include "resp.h"
+
+struct client;
+
+/* Handles one command. raw/rawlen are the request's bytes as received;
+ * is_inline tells that they are not RESP and must be re-encoded. */
+void dispatch_command(struct client *c, size_t argc,
+                      const struct resp_arg *argv, const char *raw,
+                      size_t rawlen, int is_inline);
+
+/* Sends a command to the primary on c's behalf, as received. */
+void dispatch_forward(struct client *c, size_t argc,
+                      const struct resp_arg *argv, const char *raw,
+                      size_t rawlen, int is_inline);
+
+/* Replies with an error and counts it. */
+void dispatch_error(struct client *c, const char *msg);
+
+#endif

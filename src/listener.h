@@ -1,0 +1,26 @@
+/*
+ * listener.h -- the sockets clients connect to: TCP on every `bind`
+ * address and `port`, and the optional `unixsocket`.
+ */
+#ifndef TD_LISTENER_H
+#define TD_LISTENER_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "util.h"
+
+struct listener {
+    int             fd;
+    int             is_unix;
+    char            name[128];      /* for logs */
+    ev_io           io;
+    struct listener *next;
+};
+
+/* Opens every configured listener onto srv.listeners. */
+td_status listener_open_all(char *err, size_t errlen) TD_WUR;
+/* Stops accepting and closes them (the unix socket file is removed). */
+void listener_close_all(void);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * stats.h -- tandem's counters, declared once. The same list feeds the
+ * struct, INFO's # Stats section and the documentation.
+ *
+ *   X(field, info name, help)
+ */
+#ifndef TD_STATS_H
+#define TD_STATS_H
+
+#include <stdint.h>
+
+#define STATS_LIST(X)                                                        \
+    X(connections_received, "total_connections_received",                    \
+      "client connections accepted")                                         \
+    X(commands_processed, "total_commands_processed",                        \
+      "client commands parsed and dispatched")                               \
+    X(commands_forwarded, "total_commands_forwarded",                        \
+      "client commands sent to the primary on the pipe")                     \
+    X(net_input_bytes, "total_net_input_bytes",                              \
+      "bytes read from clients")                                             \
+    X(net_output_bytes, "total_net_output_bytes",                            \
+      "bytes written to clients")                                            \
+    X(rejected_connections, "rejected_connections",                          \
+      "connections refused over maxclients")                                 \
+    X(error_replies, "total_error_replies",                                  \
+      "error replies produced by tandem itself")                             \
+    X(protocol_errors, "total_protocol_errors",                              \
+      "clients closed for malformed RESP")                                   \
+    X(client_qbuf_limit_disconnections,                                      \
+      "client_query_buffer_limit_disconnections",                            \
+      "clients closed over client-query-buffer-limit")                       \
+    X(client_obuf_limit_disconnections,                                      \
+      "client_output_buffer_limit_disconnections",                           \
+      "clients closed over client-output-buffer-limit")                      \
+    X(client_timeouts, "client_idle_timeouts",                               \
+      "clients closed after timeout seconds idle")                           \
+    X(pipe_connects, "primary_connects", "successful pipe handshakes")       \
+    X(pipe_disconnects, "primary_disconnects", "pipe connections lost")      \
+    X(pipe_failed_requests, "primary_failed_requests",                       \
+      "requests answered with an error because the pipe was lost")           \
+    X(pipe_writes, "primary_write_syscalls",                                 \
+      "write calls on the pipe (batching makes this << commands)")
+
+struct stats {
+#define X(field, name, help) uint64_t field;
+    STATS_LIST(X)
+#undef X
+};
+
+#endif
