@@ -55,6 +55,10 @@ builtin_find(const char *name, size_t len)
 {
     size_t i;
 
+    /* Every builtin name is 4 to 7 letters: most commands stop here. */
+    if (len < 4 || len > 7) {
+        return NULL;
+    }
     for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
         if (td_slice_eq(name, len, builtins[i].name)) {
             return &builtins[i];

@@ -313,7 +313,7 @@ out:
     return rc;
 }
 
-const struct cmd *
+struct cmd *
 cmdtable_find(const struct cmdtable *t, const char *name, size_t len)
 {
     size_t i;
@@ -323,7 +323,7 @@ cmdtable_find(const struct cmdtable *t, const char *name, size_t len)
     }
     i = name_hash(name, len) & (t->nslots - 1);
     while (t->slots[i] != NULL) {
-        const struct cmd *c = t->slots[i];
+        struct cmd *c = t->slots[i];
 
         if (strncasecmp(c->name, name, len) == 0 && c->name[len] == '\0') {
             return c;
@@ -335,9 +335,9 @@ cmdtable_find(const struct cmdtable *t, const char *name, size_t len)
 
 enum cmd_lookup
 cmdtable_lookup(const struct cmdtable *t, size_t argc,
-                const struct resp_arg *argv, const struct cmd **cmd)
+                const struct resp_arg *argv, struct cmd **cmd)
 {
-    const struct cmd *base = cmdtable_find(t, argv[0].ptr, argv[0].len);
+    struct cmd *base = cmdtable_find(t, argv[0].ptr, argv[0].len);
     size_t baselen;
     size_t i;
 

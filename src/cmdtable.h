@@ -78,6 +78,8 @@ struct cmd {
     size_t         nsubs;
     const char     *raw;        /* this entry in the COMMAND reply */
     size_t         rawlen;
+    int            route;       /* the router's cached decision; 0 until
+                                 * it makes one (see dispatch.c) */
 };
 
 struct cmdtable {
@@ -103,13 +105,13 @@ td_status cmdtable_load(struct cmdtable *t, const char *reply, size_t len,
                         char *err, size_t errlen) TD_WUR;
 
 /* Finds a top-level command by name, case-insensitively. */
-const struct cmd *cmdtable_find(const struct cmdtable *t, const char *name,
-                                size_t len);
+struct cmd *cmdtable_find(const struct cmdtable *t, const char *name,
+                          size_t len);
 
 /* Resolves argv to a command or subcommand as Redis's lookupCommand does. */
 enum cmd_lookup cmdtable_lookup(const struct cmdtable *t, size_t argc,
                                 const struct resp_arg *argv,
-                                const struct cmd **cmd);
+                                struct cmd **cmd);
 
 static inline int
 cmd_arity_ok(const struct cmd *c, size_t argc)

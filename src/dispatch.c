@@ -67,32 +67,88 @@ static const struct refusal refusals[] = {
                                                  "backend directly")},
 };
 
-static const char *
-refusal_for(const struct cmd *cmd, size_t argc, const struct resp_arg *argv)
+/*
+ * The route of a command, decided once per command table entry and cached
+ * in cmd->route, so the common case costs one comparison:
+ *   ROUTE_FORWARD          to the pipe
+ *   ROUTE_XREAD            to the pipe unless it has BLOCK
+ *   ROUTE_BLOCKING         refused (blocking)
+ *   ROUTE_DB_ARGS          to the pipe unless it names the meta-db
+ *   ROUTE_REFUSED + i      refused with refusals[i]
+ */
+enum {
+    ROUTE_UNKNOWN = 0,
+    ROUTE_FORWARD,
+    ROUTE_XREAD,
+    ROUTE_BLOCKING,
+    ROUTE_DB_ARGS,
+    ROUTE_REFUSED
+};
+
+static int touches_meta_db(const struct cmd *cmd, size_t argc,
+                           const struct resp_arg *argv);
+
+static const char blocking_refusal[] =
+    "tandem: blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, ...) are "
+    "not supported by this version of tandem yet";
+
+static int
+decide_route(const struct cmd *cmd)
 {
     size_t i;
 
     for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
         if (strcmp(refusals[i].name, cmd->name) == 0) {
-            return refusals[i].message;
+            return ROUTE_REFUSED + (int)i;
         }
+    }
+    if (strcmp(cmd->name, "xread") == 0 ||
+        strcmp(cmd->name, "xreadgroup") == 0) {
+        return ROUTE_XREAD;
     }
     if (cmd->flags & CMD_BLOCKING) {
-        /* XREAD and XREADGROUP block only with BLOCK. */
-        if (strcmp(cmd->name, "xread") == 0 ||
-            strcmp(cmd->name, "xreadgroup") == 0) {
-            for (i = 1; i < argc; i++) {
-                if (td_slice_eq(argv[i].ptr, argv[i].len, "block")) {
-                    return NOT_YET("XREAD/XREADGROUP with BLOCK (blocking "
-                                   "commands)");
-                }
-            }
-            return NULL;
-        }
-        return "tandem: blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, "
-               "...) are not supported by this version of tandem yet";
+        return ROUTE_BLOCKING;
     }
-    return NULL;
+    if (strcmp(cmd->name, "swapdb") == 0 || strcmp(cmd->name, "move") == 0 ||
+        strcmp(cmd->name, "copy") == 0) {
+        return ROUTE_DB_ARGS;
+    }
+    return ROUTE_FORWARD;
+}
+
+static const char *
+refusal_for(struct cmd *cmd, size_t argc, const struct resp_arg *argv)
+{
+    size_t i;
+
+    if (cmd->route == ROUTE_UNKNOWN) {
+        cmd->route = decide_route(cmd);
+    }
+    switch (cmd->route) {
+    case ROUTE_FORWARD:
+        return NULL;
+    case ROUTE_XREAD:
+        for (i = 1; i < argc; i++) {
+            if (td_slice_eq(argv[i].ptr, argv[i].len, "block")) {
+                return blocking_refusal;
+            }
+        }
+        return NULL;
+    case ROUTE_BLOCKING:
+        return blocking_refusal;
+    case ROUTE_DB_ARGS:
+        if (touches_meta_db(cmd, argc, argv)) {
+            static char msg[160];
+
+            snprintf(msg, sizeof(msg),
+                     "tandem: DB %lld is reserved for tandem's replication "
+                     "metadata (meta-db)", srv.cfg.meta_db);
+            return msg;
+        }
+        return NULL;
+    default:
+        return refusals[cmd->route - ROUTE_REFUSED].message;
+    }
 }
 
 /* The database numbers that SWAPDB, MOVE and COPY ... DB name. */
@@ -240,7 +296,7 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
                  const char *raw, size_t rawlen, int is_inline)
 {
     const struct builtin *b = builtin_find(argv[0].ptr, argv[0].len);
-    const struct cmd *cmd = NULL;
+    struct cmd *cmd = NULL;
     const char *refusal;
     enum cmd_lookup found;
 
@@ -286,15 +342,6 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
     refusal = refusal_for(cmd, argc, argv);
     if (refusal != NULL) {
         dispatch_error(c, refusal);
-        return;
-    }
-    if (touches_meta_db(cmd, argc, argv)) {
-        char msg[256];
-
-        snprintf(msg, sizeof(msg),
-                 "tandem: DB %lld is reserved for tandem's replication "
-                 "metadata (meta-db)", srv.cfg.meta_db);
-        dispatch_error(c, msg);
         return;
     }
     dispatch_forward(c, argc, argv, raw, rawlen, is_inline);

@@ -113,7 +113,7 @@ main(int argc, char **argv)
     /* Daemonize only once the listeners are open, so that a failure is
      * still reported on the terminal with a non-zero exit status. */
     if (srv.cfg.daemonize) {
-        if (daemon(1, srv.cfg.logfile != NULL) < 0) {
+        if (daemon(1, 0) < 0) {
             log_warning("daemonize failed: %s", strerror(errno));
             return 1;
         }

@@ -46,6 +46,15 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 static void
+sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    /* As Redis, a hangup does not stop the proxy. Reloading the
+     * configuration on SIGHUP comes with run-time replica changes. */
+    log_notice("Received SIGHUP: configuration reload is not supported by "
+               "this version of tandem yet; ignored");
+}
+
+static void
 make_run_id(char *dst)
 {
     static const char hex[] = "0123456789abcdef";
@@ -87,6 +96,8 @@ server_start(char *err, size_t errlen)
     ev_signal_start(srv.loop, &srv.sigterm);
     ev_signal_init(&srv.sigint, signal_cb, SIGINT);
     ev_signal_start(srv.loop, &srv.sigint);
+    ev_signal_init(&srv.sighup, sighup_cb, SIGHUP);
+    ev_signal_start(srv.loop, &srv.sighup);
     pipe_start(&srv.pipe);
     return TD_OK;
 }
@@ -109,6 +120,7 @@ server_stop(void)
     ev_timer_stop(srv.loop, &srv.cron);
     ev_signal_stop(srv.loop, &srv.sigterm);
     ev_signal_stop(srv.loop, &srv.sigint);
+    ev_signal_stop(srv.loop, &srv.sighup);
     if (srv.cfg.pidfile != NULL) {
         unlink(srv.cfg.pidfile);
     }

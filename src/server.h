@@ -42,6 +42,7 @@ struct server {
     ev_timer        cron;             /* once a second: timeouts, limits */
     ev_signal       sigterm;
     ev_signal       sigint;
+    ev_signal       sighup;
     int             shutdown_asap;
 };
 
