@@ -4,6 +4,7 @@
  * Redis 7's texts, and requests split at every byte boundary.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,14 +62,20 @@ parse_stream(struct resp_parser *rp, const char *input, size_t len,
     return NULL;
 }
 
+/* The error text may live in the parser: it is copied out. */
 static const char *
 parse_all(const char *input, char *out, size_t outlen)
 {
+    static char error[128];
     struct resp_parser rp;
     const char *err;
 
     resp_parser_init(&rp, MAXBULK);
     err = parse_stream(&rp, input, strlen(input), strlen(input), out, outlen);
+    if (err != NULL) {
+        snprintf(error, sizeof(error), "%s", err);
+        err = error;
+    }
     resp_parser_free(&rp);
     return err;
 }
