@@ -59,6 +59,16 @@ static const struct refusal refusals[] = {
                                                    "directly")},
     {"config|resetstat", FORBIDDEN("CONFIG RESETSTAT", "configure the "
                                                        "backends directly")},
+    {"acl|setuser", FORBIDDEN("ACL SETUSER", "tandem's users are tandem's; "
+                                             "manage backend users on each "
+                                             "backend")},
+    {"acl|deluser", FORBIDDEN("ACL DELUSER", "tandem's users are tandem's; "
+                                             "manage backend users on each "
+                                             "backend")},
+    {"acl|load", FORBIDDEN("ACL LOAD", "manage backend users on each "
+                                       "backend")},
+    {"acl|save", FORBIDDEN("ACL SAVE", "manage backend users on each "
+                                       "backend")},
     {"module|load", FORBIDDEN("MODULE LOAD", "load modules on every backend "
                                              "directly")},
     {"module|loadex", FORBIDDEN("MODULE LOADEX", "load modules on every "
@@ -128,7 +138,12 @@ refusal_for(struct cmd *cmd, size_t argc, const struct resp_arg *argv)
     case ROUTE_FORWARD:
         return NULL;
     case ROUTE_XREAD:
+        /* Options come before STREAMS; after it are keys and ids, which
+         * may well be called "block". */
         for (i = 1; i < argc; i++) {
+            if (td_slice_eq(argv[i].ptr, argv[i].len, "streams")) {
+                break;
+            }
             if (td_slice_eq(argv[i].ptr, argv[i].len, "block")) {
                 return blocking_refusal;
             }

@@ -92,11 +92,14 @@ static void
 section_memory(struct buf *b)
 {
     struct rusage ru;
+    size_t rss = rss_bytes();
+    size_t peak;
 
     getrusage(RUSAGE_SELF, &ru);
+    peak = TD_MAX((size_t)ru.ru_maxrss * 1024, rss);
     add(b, "# Memory");
-    add(b, "used_memory_rss:%zu", rss_bytes());
-    add(b, "used_memory_peak_rss:%lld", (long long)ru.ru_maxrss * 1024);
+    add(b, "used_memory_rss:%zu", rss);
+    add(b, "used_memory_peak_rss:%zu", peak);
     add(b, "pipe_output_buffer:%zu", srv.pipe.out.cap);
     add(b, "pipe_input_buffer:%zu", srv.pipe.in.cap);
 }

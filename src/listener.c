@@ -29,8 +29,17 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR &&
-                errno != ECONNABORTED) {
+            if (errno == EMFILE || errno == ENFILE) {
+                /* Out of descriptors: the pending connection would make a
+                 * level-triggered watcher spin. Pause accepting; the cron
+                 * resumes within a second. */
+                log_warning("Accepting client connection: %s; pausing "
+                            "accepts for a second (raise the open files "
+                            "limit or lower maxclients)", strerror(errno));
+                ev_io_stop(loop, &l->io);
+                l->paused = 1;
+            } else if (errno != EAGAIN && errno != EINTR &&
+                       errno != ECONNABORTED) {
                 log_warning("Accepting client connection: %s",
                             strerror(errno));
             }
@@ -113,6 +122,19 @@ listener_open_all(char *err, size_t errlen)
         return TD_ERR;
     }
     return TD_OK;
+}
+
+void
+listener_resume_all(void)
+{
+    struct listener *l;
+
+    for (l = srv.listeners; l != NULL; l = l->next) {
+        if (l->paused) {
+            l->paused = 0;
+            ev_io_start(srv.loop, &l->io);
+        }
+    }
 }
 
 void

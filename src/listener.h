@@ -13,6 +13,7 @@
 struct listener {
     int             fd;
     int             is_unix;
+    int             paused;         /* out of descriptors for now */
     char            name[128];      /* for logs */
     ev_io           io;
     struct listener *next;
@@ -20,6 +21,8 @@ struct listener {
 
 /* Opens every configured listener onto srv.listeners. */
 td_status listener_open_all(char *err, size_t errlen) TD_WUR;
+/* Restarts listeners paused for lack of descriptors (from the cron). */
+void listener_resume_all(void);
 /* Stops accepting and closes them (the unix socket file is removed). */
 void listener_close_all(void);
 

@@ -130,7 +130,9 @@ pipe_fail(struct pipe *p, const char *why)
         return;
     }
     snprintf(p->last_error, sizeof(p->last_error), "%s", why);
-    if (was_up) {
+    if (srv.shutdown_asap) {
+        log_notice("Closing the pipe to the primary %s", srv.cfg.primary.spec);
+    } else if (was_up) {
         log_warning("Lost the pipe to the primary %s: %s",
                     srv.cfg.primary.spec, why);
         srv.stats.pipe_disconnects++;

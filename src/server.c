@@ -11,6 +11,7 @@
 #include "server.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,10 @@
 #include "client.h"
 #include "listener.h"
 #include "log.h"
+
+/* Descriptors tandem needs besides clients: listeners, the pipe, logs,
+ * and later replica links. */
+#define TD_RESERVED_FDS 64
 
 struct server srv;
 
@@ -34,6 +39,45 @@ static void
 cron_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     client_cron();
+    listener_resume_all();
+}
+
+/*
+ * Makes room for maxclients connections plus tandem's own descriptors, as
+ * Redis's adjustOpenFilesLimit() does; when the limit cannot be raised,
+ * maxclients is lowered to what fits, with a warning.
+ */
+static void
+adjust_open_files_limit(void)
+{
+    rlim_t want = (rlim_t)srv.cfg.maxclients + TD_RESERVED_FDS;
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want) {
+        return;
+    }
+    rl.rlim_cur = want;
+    if (rl.rlim_max < want) {
+        rl.rlim_max = want;
+    }
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        return;
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur <= TD_RESERVED_FDS) {
+        return;
+    }
+    log_warning("You requested maxclients of %lld requiring at least %llu "
+                "max file descriptors. The open files limit is %llu: "
+                "maxclients is now %llu.",
+                srv.cfg.maxclients, (unsigned long long)want,
+                (unsigned long long)rl.rlim_cur,
+                (unsigned long long)(rl.rlim_cur - TD_RESERVED_FDS));
+    srv.cfg.maxclients = (long long)(rl.rlim_cur - TD_RESERVED_FDS);
 }
 
 static void
@@ -82,6 +126,7 @@ make_run_id(char *dst)
 td_status
 server_start(char *err, size_t errlen)
 {
+    adjust_open_files_limit();
     make_run_id(srv.run_id);
     srv.start_time = td_ustime() / 1000000;
     if (listener_open_all(err, errlen) != TD_OK) {

@@ -83,7 +83,7 @@ END_TEST
 START_TEST(test_subcommands_resolve_like_redis)
 {
     struct resp_arg argv[4];
-    const struct cmd *c;
+    struct cmd *c;
 
     ck_assert_int_eq(cmdtable_lookup(&table, words("CONFIG GET x", argv, 4),
                                      argv, &c), CMD_FOUND);
@@ -141,7 +141,7 @@ START_TEST(test_key_positions_follow_key_specs)
     const struct key_case *kc = &key_cases[_i];
     struct resp_arg argv[16];
     size_t argc = words(kc->line, argv, 16);
-    const struct cmd *c;
+    struct cmd *c;
     int pos[8];
     long n;
     long i;
