@@ -13,8 +13,10 @@
 #include "client.h"
 #include "dispatch.h"
 #include "info.h"
+#include "multi.h"
 #include "server.h"
 #include "version.h"
+#include "wait.h"
 
 static void cmd_ping(struct client *, size_t, const struct resp_arg *,
                      const char *, size_t, int);
@@ -36,12 +38,24 @@ static void cmd_command(struct client *, size_t, const struct resp_arg *,
                         const char *, size_t, int);
 static void cmd_info(struct client *, size_t, const struct resp_arg *,
                      const char *, size_t, int);
+static void cmd_multi(struct client *, size_t, const struct resp_arg *,
+                      const char *, size_t, int);
+static void cmd_exec(struct client *, size_t, const struct resp_arg *,
+                     const char *, size_t, int);
+static void cmd_discard(struct client *, size_t, const struct resp_arg *,
+                        const char *, size_t, int);
+static void cmd_wait(struct client *, size_t, const struct resp_arg *,
+                     const char *, size_t, int);
 
 static const struct builtin builtins[] = {
-    {"ping", -1, 0, cmd_ping},
-    {"echo", 2, 0, cmd_echo},
-    {"quit", -1, BUILTIN_NO_AUTH, cmd_quit},
-    {"reset", 1, BUILTIN_NO_AUTH, cmd_reset},
+    {"ping", -1, BUILTIN_QUEUED, cmd_ping},
+    {"echo", 2, BUILTIN_QUEUED, cmd_echo},
+    {"quit", -1, BUILTIN_NO_AUTH | BUILTIN_IN_MULTI, cmd_quit},
+    {"reset", 1, BUILTIN_NO_AUTH | BUILTIN_IN_MULTI, cmd_reset},
+    {"multi", 1, BUILTIN_IN_MULTI, cmd_multi},
+    {"exec", 1, BUILTIN_IN_MULTI, cmd_exec},
+    {"discard", 1, BUILTIN_IN_MULTI, cmd_discard},
+    {"wait", 3, 0, cmd_wait},
     {"hello", -1, BUILTIN_NO_AUTH, cmd_hello},
     {"auth", -2, BUILTIN_NO_AUTH, cmd_auth},
     {"select", 2, 0, cmd_select},
@@ -56,6 +70,7 @@ builtin_find(const char *name, size_t len)
     size_t i;
 
     /* Every builtin name is 4 to 7 letters: most commands stop here. */
+    TD_ASSERT(len > 0);
     if (len < 4 || len > 7) {
         return NULL;
     }
@@ -103,6 +118,7 @@ cmd_reset(struct client *c, size_t argc, const struct resp_arg *argv,
     free(c->name);
     c->name = NULL;
     c->authenticated = srv.cfg.requirepass == NULL;
+    multi_reset(c);
     resp_add_simple(client_reply_buf(c), "RESET");
 }
 
@@ -506,7 +522,8 @@ cmd_command(struct client *c, size_t argc, const struct resp_arg *argv,
             }
         }
     } else {
-        dispatch_forward(c, argc, argv, raw, rawlen, is_inline);
+        dispatch_forward(c, cmdtable_find(t, argv[0].ptr, argv[0].len), argc,
+                         argv, raw, rawlen, is_inline);
     }
 }
 
@@ -521,4 +538,32 @@ cmd_info(struct client *c, size_t argc, const struct resp_arg *argv,
     resp_add_bulk(client_reply_buf(c), text.data == NULL ? "" : buf_head(&text),
                   text.len);
     buf_free(&text);
+}
+
+static void
+cmd_multi(struct client *c, size_t argc, const struct resp_arg *argv,
+          const char *raw, size_t rawlen, int is_inline)
+{
+    multi_command(c);
+}
+
+static void
+cmd_exec(struct client *c, size_t argc, const struct resp_arg *argv,
+         const char *raw, size_t rawlen, int is_inline)
+{
+    multi_exec(c);
+}
+
+static void
+cmd_discard(struct client *c, size_t argc, const struct resp_arg *argv,
+            const char *raw, size_t rawlen, int is_inline)
+{
+    multi_discard(c);
+}
+
+static void
+cmd_wait(struct client *c, size_t argc, const struct resp_arg *argv,
+         const char *raw, size_t rawlen, int is_inline)
+{
+    wait_command(c, argc, argv);
 }

@@ -13,6 +13,9 @@
 struct client;
 
 #define BUILTIN_NO_AUTH (1 << 0)   /* allowed before authentication */
+#define BUILTIN_IN_MULTI (1 << 1)  /* acts at once inside a transaction */
+#define BUILTIN_QUEUED (1 << 2)    /* queued inside a transaction, and then
+                                    * answered by the primary */
 
 struct builtin {
     const char *name;

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "net.h"
 #include "server.h"
+#include "wait.h"
 
 #define CLIENT_READ_CHUNK (16 * 1024)
 #define CLIENT_BIG_ARG (32 * 1024)
@@ -110,6 +111,7 @@ client_create(int fd, int is_unix)
     net_peer_name(fd, is_unix, c->laddr, sizeof(c->laddr), 1);
     buf_init(&c->in);
     buf_init(&c->out);
+    buf_init(&c->multi_buf);
     resp_parser_init(&c->parser, srv.cfg.proto_max_bulk_len);
     c->authenticated = srv.cfg.requirepass == NULL;
     c->parser.unauth = !c->authenticated;
@@ -148,8 +150,10 @@ client_close(struct client *c, const char *why)
 static void
 client_free(struct client *c)
 {
-    struct req *r = c->head;
+    struct req *r;
 
+    wait_client_gone(c);
+    r = c->head;
     /* Requests still awaiting the primary stay in the pipe's slots: they
      * are orphaned and freed when their reply arrives. */
     while (r != NULL) {
@@ -175,6 +179,7 @@ client_free(struct client *c)
     close(c->fd);
     buf_free(&c->in);
     buf_free(&c->out);
+    buf_free(&c->multi_buf);
     resp_parser_free(&c->parser);
     free(c->name);
     free(c);
@@ -546,14 +551,15 @@ client_describe(const struct client *c, struct buf *b)
     events[e] = '\0';
     snprintf(line, sizeof(line),
              "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld "
-             "flags=%s db=%lld sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu "
+             "flags=%s db=%lld sub=0 psub=0 ssub=0 multi=%lld qbuf=%zu "
              "qbuf-free=%zu argv-mem=0 multi-mem=0 rbs=%zu rbp=0 obl=%zu "
              "oll=%llu omem=%llu tot-mem=%zu events=%s cmd=%s user=default "
              "redir=-1 resp=2\n",
              (unsigned long long)c->id, c->addr, c->laddr, c->fd,
              c->name != NULL ? c->name : "", (long long)(now - c->ctime),
              (long long)(now - c->last_active),
-             (c->flags & CLIENT_UNIX) ? "U" : "N", c->db, c->in.len,
+             (c->flags & CLIENT_UNIX) ? "U" : (c->multi ? "x" : "N"), c->db,
+             c->multi ? (long long)c->multi_count : -1LL, c->in.len,
              c->in.cap - c->in.start - c->in.len, c->in.cap, c->out.len,
              (unsigned long long)c->nreqs,
              (unsigned long long)(c->out.cap + c->held),

@@ -51,6 +51,12 @@ struct client {
     uint64_t           held;           /* bytes held in requests */
 
     long long          db;             /* emulated SELECT */
+    uint64_t           woff;           /* stream offset after its last
+                                        * write (WAIT) */
+    int                multi;          /* inside MULTI */
+    int                multi_dirty;    /* a queued command was refused */
+    size_t             multi_count;    /* commands queued */
+    struct buf         multi_buf;      /* queued commands, RESP */
     int                authenticated;
     char               *name;          /* CLIENT SETNAME */
     char               lastcmd[32];    /* for CLIENT LIST */

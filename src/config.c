@@ -54,6 +54,8 @@ static const struct directive directives[] = {
     {"backend-password", D_STRING, OFF(backend_password), "", 0, 0},
     {"connect-timeout", D_INT, OFF(connect_timeout), "2000", 1, 3600000},
     {"meta-db", D_INT, OFF(meta_db), "15", 0, 1023},
+    {"backlog-size", D_MEMORY, OFF(backlog_size), "64mb", 16 * 1024,
+     1LL << 40},
     {"requirepass", D_STRING, OFF(requirepass), "", 0, 0},
     {"maxclients", D_INT, OFF(maxclients), "10000", 1, 1000000},
     {"timeout", D_INT, OFF(timeout), "0", 0, 100000000},

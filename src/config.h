@@ -48,6 +48,7 @@ struct config {
     char                *backend_password;
     long long           connect_timeout;         /* ms */
     long long           meta_db;
+    long long           backlog_size;            /* bytes of stream kept */
 
     /* Clients */
     char                *requirepass;

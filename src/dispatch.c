@@ -13,6 +13,7 @@
 #include "client.h"
 #include "cmdtable.h"
 #include "log.h"
+#include "multi.h"
 #include "server.h"
 
 /*
@@ -31,12 +32,8 @@ struct refusal {
 #define FORBIDDEN(what, why) "tandem: " what " is not allowed through tandem: " why
 
 static const struct refusal refusals[] = {
-    {"multi", NOT_YET("MULTI (transactions)")},
-    {"exec", NOT_YET("EXEC (transactions)")},
-    {"discard", NOT_YET("DISCARD (transactions)")},
     {"watch", NOT_YET("WATCH")},
     {"unwatch", NOT_YET("UNWATCH")},
-    {"wait", NOT_YET("WAIT (replication)")},
     {"waitaof", NOT_YET("WAITAOF")},
     {"subscribe", NOT_YET("Pub/Sub (SUBSCRIBE)")},
     {"psubscribe", NOT_YET("Pub/Sub (PSUBSCRIBE)")},
@@ -203,6 +200,17 @@ dispatch_error(struct client *c, const char *msg)
     resp_add_error(client_reply_buf(c), msg);
 }
 
+/* Refuses a command the way Redis's processCommand() does: inside a
+ * transaction the refusal also dooms its EXEC. */
+static void
+reject(struct client *c, const char *msg)
+{
+    if (c->multi) {
+        multi_flag_error(c);
+    }
+    dispatch_error(c, msg);
+}
+
 static void
 set_lastcmd(struct client *c, const char *name, size_t len)
 {
@@ -244,7 +252,7 @@ unknown_command(struct client *c, size_t argc, const struct resp_arg *argv)
         snprintf(msg, sizeof(msg),
                  "unknown command '%.*s', with args beginning with: %s",
                  (int)TD_MIN(argv[0].len, 128), argv[0].ptr, args);
-        dispatch_error(c, msg);
+        reject(c, msg);
     }
 }
 
@@ -264,7 +272,7 @@ unknown_subcommand(struct client *c, const struct resp_arg *argv)
     upper[n] = '\0';
     snprintf(msg, sizeof(msg), "unknown subcommand '%.*s'. Try %s HELP.",
              (int)TD_MIN(argv[1].len, 128), argv[1].ptr, upper);
-    dispatch_error(c, msg);
+    reject(c, msg);
 }
 
 static int
@@ -280,18 +288,19 @@ wrong_arity(struct client *c, const char *name)
 
     snprintf(msg, sizeof(msg), "wrong number of arguments for '%s' command",
              name);
-    dispatch_error(c, msg);
+    reject(c, msg);
 }
 
 static void
 noauth(struct client *c)
 {
-    dispatch_error(c, "-NOAUTH Authentication required.");
+    reject(c, "-NOAUTH Authentication required.");
 }
 
 void
-dispatch_forward(struct client *c, size_t argc, const struct resp_arg *argv,
-                 const char *raw, size_t rawlen, int is_inline)
+dispatch_forward(struct client *c, const struct cmd *cmd, size_t argc,
+                 const struct resp_arg *argv, const char *raw,
+                 size_t rawlen, int is_inline)
 {
     static struct buf encoded;
     struct req *r = client_req_push(c);
@@ -299,11 +308,10 @@ dispatch_forward(struct client *c, size_t argc, const struct resp_arg *argv,
     if (is_inline) {
         buf_clear(&encoded);
         resp_add_command(&encoded, argc, argv);
-        pipe_send_request(&srv.pipe, r, c->db, buf_head(&encoded),
-                          encoded.len);
-    } else {
-        pipe_send_request(&srv.pipe, r, c->db, raw, rawlen);
+        raw = buf_head(&encoded);
+        rawlen = encoded.len;
     }
+    pipe_send_request(&srv.pipe, r, c->db, cmd, argc, argv, raw, rawlen);
 }
 
 void
@@ -321,6 +329,12 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
             wrong_arity(c, b->name);
         } else if (!c->authenticated && !(b->flags & BUILTIN_NO_AUTH)) {
             noauth(c);
+        } else if (c->multi && !(b->flags & BUILTIN_IN_MULTI)) {
+            if (b->flags & BUILTIN_QUEUED) {
+                multi_queue(c, argc, argv, raw, rawlen, is_inline);
+            } else {
+                reject(c, "Command not allowed inside a transaction");
+            }
         } else {
             b->fn(c, argc, argv, raw, rawlen, is_inline);
         }
@@ -334,7 +348,7 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
             return;
         }
         pipe_unavailable_error(&srv.pipe, msg, sizeof(msg));
-        dispatch_error(c, msg);
+        reject(c, msg);
         return;
     }
     found = cmdtable_lookup(&srv.pipe.table, argc, argv, &cmd);
@@ -356,8 +370,16 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
     }
     refusal = refusal_for(cmd, argc, argv);
     if (refusal != NULL) {
-        dispatch_error(c, refusal);
+        reject(c, refusal);
         return;
     }
-    dispatch_forward(c, argc, argv, raw, rawlen, is_inline);
+    if (c->multi) {
+        if (cmd->flags & CMD_NO_MULTI) {
+            reject(c, "Command not allowed inside a transaction");
+        } else {
+            multi_queue(c, argc, argv, raw, rawlen, is_inline);
+        }
+        return;
+    }
+    dispatch_forward(c, cmd, argc, argv, raw, rawlen, is_inline);
 }

@@ -14,6 +14,7 @@
 #include "resp.h"
 
 struct client;
+struct cmd;
 
 /* Handles one command. raw/rawlen are the request's bytes as received;
  * is_inline tells that they are not RESP and must be re-encoded. */
@@ -22,7 +23,7 @@ void dispatch_command(struct client *c, size_t argc,
                       size_t rawlen, int is_inline);
 
 /* Sends a command to the primary on c's behalf, as received. */
-void dispatch_forward(struct client *c, size_t argc,
+void dispatch_forward(struct client *c, const struct cmd *cmd, size_t argc,
                       const struct resp_arg *argv, const char *raw,
                       size_t rawlen, int is_inline);
 

@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "replica.h"
 #include "server.h"
 #include "version.h"
+#include "wait.h"
 
 static void
 add(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -85,7 +87,7 @@ section_clients(struct buf *b)
     add(b, "# Clients");
     add(b, "connected_clients:%llu", (unsigned long long)srv.nclients);
     add(b, "maxclients:%lld", srv.cfg.maxclients);
-    add(b, "blocked_clients:0");
+    add(b, "blocked_clients:%zu", wait_count());
 }
 
 static void
@@ -101,7 +103,7 @@ section_memory(struct buf *b)
     add(b, "used_memory_rss:%zu", rss);
     add(b, "used_memory_peak_rss:%zu", peak);
     add(b, "pipe_output_buffer:%zu", srv.pipe.out.cap);
-    add(b, "pipe_input_buffer:%zu", srv.pipe.in.cap);
+    add(b, "pipe_input_buffer:%zu", srv.pipe.conn.in.cap);
 }
 
 static void
@@ -122,15 +124,16 @@ section_primary(struct buf *b)
     add(b, "# Primary");
     add(b, "primary_host:%s", srv.cfg.primary.host);
     add(b, "primary_port:%lld", (long long)srv.cfg.primary.port);
-    add(b, "primary_link_status:%s", pipe_state_name(p->state));
+    add(b, "primary_link_status:%s", conn_state_name(p->conn.state));
     add(b, "primary_link_up_since_seconds:%lld",
-        p->state == PIPE_UP ? (long long)((td_mstime() - p->up_since) / 1000)
-                            : -1LL);
+        p->conn.state == CONN_UP
+            ? (long long)((td_mstime() - p->conn.up_since) / 1000)
+            : -1LL);
     add(b, "primary_redis_version:%s", p->redis_version);
     add(b, "primary_run_id:%s", p->run_id);
     add(b, "primary_databases:%lld", p->databases);
     add(b, "primary_commands_known:%zu", p->table.ncmds);
-    add(b, "primary_last_error:%s", p->last_error);
+    add(b, "primary_last_error:%s", p->conn.last_error);
     add(b, "pipe_inflight:%zu", p->slot_count);
     add(b, "pipe_pending_bytes:%zu", p->out.len);
 }
@@ -138,9 +141,24 @@ section_primary(struct buf *b)
 static void
 section_replication(struct buf *b)
 {
+    const struct stream *s = &srv.stream;
+
     add(b, "# Replication");
     add(b, "role:master");
-    add(b, "connected_slaves:0");
+    replica_info(b);
+    add(b, "master_failover_state:no-failover");
+    add(b, "master_replid:%s", s->id);
+    add(b, "master_replid2:0000000000000000000000000000000000000000");
+    add(b, "master_repl_offset:%llu",
+        (unsigned long long)stream_offset(s));
+    add(b, "second_repl_offset:-1");
+    add(b, "repl_backlog_active:%d", srv.cfg.nreplicas > 0);
+    add(b, "repl_backlog_size:%lld", srv.cfg.backlog_size);
+    add(b, "repl_backlog_first_byte_offset:%llu",
+        (unsigned long long)s->backlog.start + 1);
+    add(b, "repl_backlog_histlen:%llu",
+        (unsigned long long)(s->backlog.end - s->backlog.start));
+    add(b, "tandem_stream_commands:%llu", (unsigned long long)s->commands);
 }
 
 struct section {

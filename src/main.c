@@ -124,11 +124,6 @@ main(int argc, char **argv)
     }
     log_notice("tandem %s started, pid %d, primary %s", TANDEM_VERSION,
                (int)getpid(), srv.cfg.primary.spec);
-    if (srv.cfg.nreplicas > 0) {
-        log_warning("%zu replica directive(s) read, but this build of "
-                    "tandem does not replicate yet: replicas are ignored",
-                    srv.cfg.nreplicas);
-    }
 
     ev_run(srv.loop, 0);
 

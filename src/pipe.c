@@ -1,23 +1,26 @@
 /*
  * pipe.c -- the one ordered connection to the primary (DESIGN I2).
  *
- * Life of the connection:
- *
- *   DOWN --timer--> CONNECTING --writable--> HANDSHAKE --replies--> UP
- *     ^                 |                        |                   |
- *     +-----------------+--- error / deadline ---+--- error / EOF ---+
- *
  * The handshake pipelines AUTH (when backend credentials are set),
- * INFO server (version guard, run_id) and COMMAND (the command table).
- * While CONNECTING or HANDSHAKE clients are not read, so they wait for the
- * primary instead of failing; while DOWN their commands are answered at
- * once with an error that names the primary and the last failure. When an
- * established connection is lost, every request still awaiting a reply is
- * answered, in order, with an error saying its outcome is unknown.
+ * INFO server (version guard, run_id), COMMAND (the command table),
+ * CONFIG GET databases and INFO keyspace (is the primary empty where the
+ * stream begins?). While it runs clients are not read, so they wait for
+ * the primary instead of failing; while the pipe is down their commands
+ * are answered at once with an error that names the primary and the last
+ * failure. When an established pipe is lost, every request still awaiting
+ * a reply is answered, in order, with an error saying its outcome is
+ * unknown.
  *
  * Writes are gathered in `out` and written once per loop iteration
  * (pipe_flush from the server's ev_prepare), so many clients' commands
  * share each write(2).
+ *
+ * The tee (I3): a client's write is also copied to `writes` until its
+ * reply comes. A reply that shows it applied sends its effect into the
+ * stream, and only then is the reply released to the client -- so a
+ * client's WAIT, answered after its earlier replies, always sees the
+ * offset of its last write. A write with a relative TTL is followed on
+ * the pipe by PEXPIRETIME probes; its reply is held until they answer.
  */
 #include "pipe.h"
 
@@ -30,42 +33,12 @@
 
 #include "client.h"
 #include "log.h"
-#include "net.h"
 #include "server.h"
+#include "tee.h"
 
-#define PIPE_READ_CHUNK (64 * 1024)
 #define PIPE_HIGH_WATER (16u * 1024 * 1024)
-#define PIPE_BACKOFF_MIN_MS 100
-#define PIPE_BACKOFF_MAX_MS 5000
-
-static const char *const state_names[] = {
-#define X(id, name) name,
-    PIPE_STATE_LIST(X)
-#undef X
-};
 
 static int was_congested = 0;
-
-const char *
-pipe_state_name(enum pipe_state s)
-{
-    return state_names[s];
-}
-
-static void read_cb(struct ev_loop *loop, ev_io *w, int revents);
-static void write_cb(struct ev_loop *loop, ev_io *w, int revents);
-static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
-static void connect_now(struct pipe *p);
-
-static void
-set_state(struct pipe *p, enum pipe_state s)
-{
-    if (p->state != s) {
-        log_verbose("pipe to primary %s: %s -> %s", srv.cfg.primary.spec,
-                    state_names[p->state], state_names[s]);
-        p->state = s;
-    }
-}
 
 int
 pipe_congested(const struct pipe *p)
@@ -80,14 +53,13 @@ pipe_unavailable_error(const struct pipe *p, char *dst, size_t len)
              "-ERR tandem: the primary %s is unavailable (%s); tandem is "
              "reconnecting",
              srv.cfg.primary.spec,
-             p->last_error[0] != '\0' ? p->last_error : "not connected");
+             p->conn.last_error[0] != '\0' ? p->conn.last_error
+                                           : "not connected");
 }
 
 static void
-slot_push(struct pipe *p, struct req *r, pipe_reply_fn fn, void *ctx)
+slot_push(struct pipe *p, const struct pipe_slot *slot)
 {
-    struct pipe_slot *s;
-
     if (p->slot_count == p->slot_cap) {
         size_t cap = p->slot_cap == 0 ? 1024 : p->slot_cap * 2;
         struct pipe_slot *slots = td_malloc(cap * sizeof(*slots));
@@ -101,10 +73,7 @@ slot_push(struct pipe *p, struct req *r, pipe_reply_fn fn, void *ctx)
         p->slot_cap = cap;
         p->slot_head = 0;
     }
-    s = &p->slots[(p->slot_head + p->slot_count) % p->slot_cap];
-    s->req = r;
-    s->fn = fn;
-    s->ctx = ctx;
+    p->slots[(p->slot_head + p->slot_count) % p->slot_cap] = *slot;
     p->slot_count++;
 }
 
@@ -118,20 +87,17 @@ slot_pop(struct pipe *p)
     return s;
 }
 
-/* Drops the connection, answers what was in flight and schedules a retry. */
+/* The connection is gone: answer everything in flight, in order. */
 static void
-pipe_fail(struct pipe *p, const char *why)
+on_down(struct conn *c, const char *why, int was_up)
 {
+    struct pipe *p = c->owner;
     char msg[512];
-    int was_up = p->state == PIPE_UP;
     uint64_t failed = 0;
 
-    if (p->state == PIPE_DOWN) {
-        return;
-    }
-    snprintf(p->last_error, sizeof(p->last_error), "%s", why);
     if (srv.shutdown_asap) {
-        log_notice("Closing the pipe to the primary %s", srv.cfg.primary.spec);
+        log_notice("Closing the pipe to the primary %s",
+                   srv.cfg.primary.spec);
     } else if (was_up) {
         log_warning("Lost the pipe to the primary %s: %s",
                     srv.cfg.primary.spec, why);
@@ -140,17 +106,7 @@ pipe_fail(struct pipe *p, const char *why)
         log_warning("Can't connect to the primary %s: %s",
                     srv.cfg.primary.spec, why);
     }
-    ev_io_stop(srv.loop, &p->rio);
-    ev_io_stop(srv.loop, &p->wio);
-    ev_timer_stop(srv.loop, &p->timer);
-    if (p->fd >= 0) {
-        close(p->fd);
-        p->fd = -1;
-    }
-    set_state(p, PIPE_DOWN);
     buf_clear(&p->out);
-    buf_clear(&p->in);
-    resp_scan_init(&p->scan);
     p->db = 0;
 
     snprintf(msg, sizeof(msg),
@@ -158,6 +114,14 @@ pipe_fail(struct pipe *p, const char *why)
              "its reply (%s); the command may or may not have been "
              "applied\r\n",
              srv.cfg.primary.spec, why);
+    if (p->probes_left > 0 || p->held.req != NULL) {
+        if (p->held.req != NULL) {
+            req_reply(p->held.req, msg, strlen(msg));
+            failed++;
+        }
+        memset(&p->held, 0, sizeof(p->held));
+        p->probes_left = 0;
+    }
     while (p->slot_count > 0) {
         struct pipe_slot s = slot_pop(p);
 
@@ -168,32 +132,30 @@ pipe_fail(struct pipe *p, const char *why)
             s.fn(s.ctx, NULL, 0);
         }
     }
+    if (was_up && p->tee && p->writes.len > 0) {
+        /* Writes whose outcome is unknown may have reached the primary
+         * and not the stream: replicas can no longer be trusted to match
+         * it until they are seeded again. */
+        tee_writes_lost(why);
+    }
+    buf_clear(&p->writes);
+    buf_clear(&p->held_reply);
+    buf_clear(&p->probe_replies);
     srv.stats.pipe_failed_requests += failed;
     if (failed > 0) {
         log_warning("%llu requests in flight answered with an error",
                     (unsigned long long)failed);
     }
-
-    if (srv.shutdown_asap) {
-        return;
-    }
-    p->backoff_ms = p->backoff_ms == 0
-                        ? PIPE_BACKOFF_MIN_MS
-                        : TD_MIN(p->backoff_ms * 2, PIPE_BACKOFF_MAX_MS);
-    ev_timer_set(&p->timer, (double)p->backoff_ms / 1000.0, 0.0);
-    ev_timer_start(srv.loop, &p->timer);
     /* Clients held while connecting now get errors instead of waiting. */
-    client_resume_all();
+    if (!srv.shutdown_asap) {
+        client_resume_all();
+    }
 }
 
 static void
 became_up(struct pipe *p)
 {
-    ev_timer_stop(srv.loop, &p->timer);
-    set_state(p, PIPE_UP);
-    p->backoff_ms = 0;
-    p->last_error[0] = '\0';
-    p->up_since = td_mstime();
+    conn_up(&p->conn);
     srv.stats.pipe_connects++;
     log_notice("Pipe to the primary %s is up (Redis %s, run_id %s, %zu "
                "commands known)",
@@ -205,52 +167,59 @@ became_up(struct pipe *p)
 static void
 handshake_step_done(struct pipe *p)
 {
-    if (--p->handshake_left == 0 && p->state == PIPE_HANDSHAKE) {
+    if (--p->handshake_left == 0 && p->conn.state == CONN_HANDSHAKE) {
         became_up(p);
     }
+}
+
+static void
+fail_with_reply(struct pipe *p, const char *what, const char *reply,
+                size_t len)
+{
+    char why[300];
+
+    snprintf(why, sizeof(why), "%s: %.*s", what,
+             (int)TD_MIN(len > 2 ? len - 2 : 0, 200), reply + 1);
+    conn_fail(&p->conn, why);
 }
 
 static void
 on_auth(void *ctx, const char *reply, size_t len)
 {
     struct pipe *p = ctx;
-    char why[300];
 
     if (reply == NULL) {
         return;
     }
     if (reply[0] == '-') {
-        snprintf(why, sizeof(why), "AUTH refused: %.*s",
-                 (int)TD_MIN(len - 2, 200), reply + 1);
-        pipe_fail(p, why);
+        fail_with_reply(p, "AUTH refused", reply, len);
         return;
     }
     handshake_step_done(p);
 }
 
-/* Reads "field:value" from an INFO reply's text. */
-static int
-info_field(const char *text, size_t len, const char *name, char *dst,
-           size_t dstlen)
+int
+pipe_info_field(const char *text, size_t len, const char *name, char *dst,
+                size_t dstlen)
 {
     size_t nlen = strlen(name);
-    const char *p = text;
+    const char *q = text;
     const char *end = text + len;
 
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        size_t l = eol != NULL ? (size_t)(eol - p) : (size_t)(end - p);
+    while (q < end) {
+        const char *eol = memchr(q, '\n', (size_t)(end - q));
+        size_t l = eol != NULL ? (size_t)(eol - q) : (size_t)(end - q);
 
-        if (l > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == ':') {
+        if (l > nlen && memcmp(q, name, nlen) == 0 && q[nlen] == ':') {
             size_t vlen = l - nlen - 1;
 
-            if (vlen > 0 && p[nlen + 1 + vlen - 1] == '\r') {
+            if (vlen > 0 && q[nlen + 1 + vlen - 1] == '\r') {
                 vlen--;
             }
-            snprintf(dst, dstlen, "%.*s", (int)vlen, p + nlen + 1);
+            snprintf(dst, dstlen, "%.*s", (int)vlen, q + nlen + 1);
             return 1;
         }
-        p += l + 1;
+        q += l + 1;
     }
     return 0;
 }
@@ -259,31 +228,27 @@ static void
 on_info(void *ctx, const char *reply, size_t len)
 {
     struct pipe *p = ctx;
-    int major = 0;
     char why[300];
 
     if (reply == NULL) {
         return;
     }
     if (reply[0] != '$') {
-        snprintf(why, sizeof(why), "INFO server failed: %.*s",
-                 (int)TD_MIN(len - 2, 200), reply + 1);
-        pipe_fail(p, why);
+        fail_with_reply(p, "INFO server failed", reply, len);
         return;
     }
     p->redis_version[0] = '\0';
     p->run_id[0] = '\0';
-    info_field(reply, len, "redis_version", p->redis_version,
-               sizeof(p->redis_version));
-    info_field(reply, len, "run_id", p->run_id, sizeof(p->run_id));
-    major = atoi(p->redis_version);
-    if (major < 7) {
+    pipe_info_field(reply, len, "redis_version", p->redis_version,
+                    sizeof(p->redis_version));
+    pipe_info_field(reply, len, "run_id", p->run_id, sizeof(p->run_id));
+    if (atoi(p->redis_version) < 7) {
         snprintf(why, sizeof(why),
                  "refused: the primary runs Redis %s, tandem needs Redis 7 "
                  "or newer",
                  p->redis_version[0] != '\0' ? p->redis_version
                                              : "(unknown version)");
-        pipe_fail(p, why);
+        conn_fail(&p->conn, why);
         return;
     }
     handshake_step_done(p);
@@ -301,7 +266,7 @@ on_command(void *ctx, const char *reply, size_t len)
     }
     if (cmdtable_load(&p->table, reply, len, err, sizeof(err)) != TD_OK) {
         snprintf(why, sizeof(why), "can't load the command table: %s", err);
-        pipe_fail(p, why);
+        conn_fail(&p->conn, why);
         return;
     }
     handshake_step_done(p);
@@ -342,6 +307,24 @@ on_databases(void *ctx, const char *reply, size_t len)
     handshake_step_done(p);
 }
 
+/* INFO keyspace, once: an empty primary where the stream begins lets an
+ * empty replica replay the stream from offset 0 instead of a seed. */
+static void
+on_keyspace(void *ctx, const char *reply, size_t len)
+{
+    struct pipe *p = ctx;
+
+    if (reply == NULL) {
+        return;
+    }
+    if (!p->origin_checked && stream_offset(&srv.stream) == 0) {
+        srv.stream.origin_empty = reply[0] == '$' &&
+                                  memmem(reply, len, "keys=", 5) == NULL;
+        p->origin_checked = 1;
+    }
+    handshake_step_done(p);
+}
+
 static void
 on_select(void *ctx, const char *reply, size_t len)
 {
@@ -367,8 +350,9 @@ send_formatted(struct pipe *p, pipe_reply_fn fn, int argc,
 }
 
 static void
-start_handshake(struct pipe *p)
+on_connected(struct conn *c)
 {
+    struct pipe *p = c->owner;
     const char *user = srv.cfg.primary.user != NULL ? srv.cfg.primary.user
                                                     : srv.cfg.backend_user;
     const char *pass = srv.cfg.primary.password != NULL
@@ -377,8 +361,8 @@ start_handshake(struct pipe *p)
     const char *info[] = {"INFO", "server"};
     const char *command[] = {"COMMAND"};
     const char *databases[] = {"CONFIG", "GET", "databases"};
+    const char *keyspace[] = {"INFO", "keyspace"};
 
-    set_state(p, PIPE_HANDSHAKE);
     p->handshake_left = 0;
     if (pass != NULL) {
         const char *auth[] = {"AUTH", user != NULL ? user : "default", pass};
@@ -386,77 +370,131 @@ start_handshake(struct pipe *p)
         p->handshake_left++;
         send_formatted(p, on_auth, 3, auth);
     }
-    p->handshake_left += 3;
+    p->handshake_left += 4;
     send_formatted(p, on_info, 2, info);
     send_formatted(p, on_command, 1, command);
     send_formatted(p, on_databases, 3, databases);
-    ev_io_start(srv.loop, &p->rio);
+    send_formatted(p, on_keyspace, 2, keyspace);
     pipe_flush(p);
 }
 
+/* The write at the head of `writes` has all its replies: tee it, then
+ * release the reply to its client. */
 static void
-connect_now(struct pipe *p)
+complete_write(struct pipe *p, const struct pipe_slot *s, const char *reply,
+               size_t len)
 {
-    char err[256];
+    const char *raw = buf_head(&p->writes);
 
-    p->fd = net_connect_tcp(srv.cfg.primary.host, (int)srv.cfg.primary.port,
-                            err, sizeof(err));
-    set_state(p, PIPE_CONNECTING);
-    if (p->fd < 0) {
-        pipe_fail(p, err);
+    if (p->tee) {
+        if (s->kind == SLOT_EXEC) {
+            tee_exec(s->db, raw, s->write_len, reply, len,
+                     buf_head(&p->probe_replies), p->probe_replies.len);
+        } else {
+            tee_write(s->db, raw, s->write_len, reply, len,
+                      buf_head(&p->probe_replies), p->probe_replies.len);
+        }
+        if (s->req != NULL && s->req->client != NULL) {
+            s->req->client->woff = stream_offset(&srv.stream);
+        }
+    }
+    buf_consume(&p->writes, s->write_len);
+    buf_clear(&p->probe_replies);
+    if (s->req != NULL) {
+        req_reply(s->req, reply, len);
+    }
+}
+
+static void
+on_reply(struct conn *c, const char *reply, size_t len)
+{
+    struct pipe *p = c->owner;
+    struct pipe_slot s;
+
+    if (p->slot_count == 0) {
+        conn_fail(c, "reply from the primary with no request");
         return;
     }
-    net_set_nodelay(p->fd);
-    net_set_keepalive(p->fd, (int)srv.cfg.tcp_keepalive);
-    ev_io_set(&p->rio, p->fd, EV_READ);
-    ev_io_set(&p->wio, p->fd, EV_WRITE);
-    ev_io_start(srv.loop, &p->wio);
-    ev_timer_set(&p->timer, (double)srv.cfg.connect_timeout / 1000.0, 0.0);
-    ev_timer_start(srv.loop, &p->timer);
+    s = slot_pop(p);
+    switch (s.kind) {
+    case SLOT_READ:
+        req_reply(s.req, reply, len);
+        break;
+    case SLOT_WRITE:
+    case SLOT_EXEC:
+        if (s.probes > 0) {
+            p->held = s;
+            p->probes_left = s.probes;
+            buf_clear(&p->held_reply);
+            buf_append(&p->held_reply, reply, len);
+            break;
+        }
+        complete_write(p, &s, reply, len);
+        break;
+    case SLOT_PROBE:
+        buf_append(&p->probe_replies, reply, len);
+        if (--p->probes_left == 0) {
+            struct pipe_slot held = p->held;
+
+            memset(&p->held, 0, sizeof(p->held));
+            complete_write(p, &held, buf_head(&p->held_reply),
+                           p->held_reply.len);
+            buf_clear(&p->held_reply);
+        }
+        break;
+    case SLOT_QUEUED:
+        if (reply[0] == '-') {
+            log_verbose("transaction command refused by the primary: %.*s",
+                        (int)TD_MIN(len - 2, 200), reply + 1);
+        }
+        break;
+    case SLOT_INTERNAL:
+        if (s.fn != NULL) {
+            s.fn(s.ctx, reply, len);
+        }
+        break;
+    }
 }
 
 static void
-timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+on_writable(struct conn *c)
 {
-    struct pipe *p = w->data;
-
-    if (p->state == PIPE_DOWN) {
-        connect_now(p);
-    } else if (p->state != PIPE_UP) {
-        pipe_fail(p, "connect-timeout expired before the handshake "
-                     "completed");
-    }
+    pipe_flush(c->owner);
 }
+
+static const struct conn_ops pipe_conn_ops = {
+    on_connected,
+    on_reply,
+    on_writable,
+    on_down,
+};
 
 void
 pipe_start(struct pipe *p)
 {
     memset(p, 0, sizeof(*p));
-    p->fd = -1;
-    p->state = PIPE_DOWN;
     p->databases = 16;
+    p->tee = srv.cfg.nreplicas > 0;
     buf_init(&p->out);
-    buf_init(&p->in);
-    resp_scan_init(&p->scan);
+    buf_init(&p->writes);
+    buf_init(&p->held_reply);
+    buf_init(&p->probe_replies);
     cmdtable_init(&p->table);
-    ev_init(&p->rio, read_cb);
-    ev_init(&p->wio, write_cb);
-    ev_init(&p->timer, timer_cb);
-    p->rio.data = p;
-    p->wio.data = p;
-    p->timer.data = p;
-    connect_now(p);
+    conn_init(&p->conn, "primary", srv.cfg.primary.host,
+              (int)srv.cfg.primary.port, &pipe_conn_ops, p);
+    conn_connect(&p->conn);
 }
 
 void
 pipe_stop(struct pipe *p)
 {
-    if (p->state != PIPE_DOWN) {
-        pipe_fail(p, "tandem is shutting down");
-    }
-    ev_timer_stop(srv.loop, &p->timer);
+    p->conn.retry = 0;
+    conn_fail(&p->conn, "tandem is shutting down");
+    conn_free(&p->conn);
     buf_free(&p->out);
-    buf_free(&p->in);
+    buf_free(&p->writes);
+    buf_free(&p->held_reply);
+    buf_free(&p->probe_replies);
     free(p->slots);
     p->slots = NULL;
     p->slot_cap = 0;
@@ -467,51 +505,173 @@ void
 pipe_send_internal(struct pipe *p, const char *cmd, size_t len,
                    pipe_reply_fn fn, void *ctx)
 {
+    struct pipe_slot s;
+
+    memset(&s, 0, sizeof(s));
+    s.kind = SLOT_INTERNAL;
+    s.fn = fn;
+    s.ctx = ctx;
     buf_append(&p->out, cmd, len);
-    slot_push(p, NULL, fn, ctx);
+    slot_push(p, &s);
+}
+
+static void
+select_db(struct pipe *p, long long db)
+{
+    char dbstr[24];
+    const char *argv[] = {"SELECT", dbstr};
+
+    if (db == p->db) {
+        return;
+    }
+    snprintf(dbstr, sizeof(dbstr), "%lld", db);
+    send_formatted(p, on_select, 2, argv);
+    p->db = db;
+}
+
+/* Sends PEXPIRETIME for the key of a write with a relative TTL. */
+static void
+send_probe(struct pipe *p, const struct resp_arg *key)
+{
+    struct resp_arg argv[2] = {{"PEXPIRETIME", 11}, *key};
+    struct pipe_slot s;
+
+    memset(&s, 0, sizeof(s));
+    s.kind = SLOT_PROBE;
+    resp_add_command(&p->out, 2, argv);
+    slot_push(p, &s);
 }
 
 void
 pipe_send_request(struct pipe *p, struct req *r, long long db,
-                  const char *raw, size_t rawlen)
+                  const struct cmd *cmd, size_t argc,
+                  const struct resp_arg *argv, const char *raw,
+                  size_t rawlen)
 {
-    TD_ASSERT(p->state == PIPE_UP);
-    if (db != p->db) {
-        char dbstr[24];
-        const char *argv[] = {"SELECT", dbstr};
+    struct pipe_slot s;
+    enum effect e = EFFECT_NONE;
+    int ttl_key = 0;
 
-        snprintf(dbstr, sizeof(dbstr), "%lld", db);
-        send_formatted(p, on_select, 2, argv);
-        p->db = db;
-    }
+    TD_ASSERT(pipe_is_up(p));
+    memset(&s, 0, sizeof(s));
+    select_db(p, db);
     buf_append(&p->out, raw, rawlen);
-    slot_push(p, r, NULL, NULL);
+    if (p->tee && cmd != NULL) {
+        e = effects_classify(cmd, argc, argv, &ttl_key);
+    }
+    if (e == EFFECT_NONE) {
+        s.kind = SLOT_READ;
+        s.req = r;
+        slot_push(p, &s);
+    } else {
+        s.kind = SLOT_WRITE;
+        s.req = r;
+        s.db = db;
+        s.write_len = (uint32_t)rawlen;
+        buf_append(&p->writes, raw, rawlen);
+        if (effects_need_ttl(e) && (size_t)ttl_key < argc) {
+            s.probes = 1;
+            slot_push(p, &s);
+            send_probe(p, &argv[ttl_key]);
+        } else {
+            slot_push(p, &s);
+        }
+    }
     srv.stats.commands_forwarded++;
+}
+
+void
+pipe_send_transaction(struct pipe *p, struct req *r, long long db,
+                      const char *queued, size_t len, size_t count)
+{
+    static const char multi[] = "*1\r\n$5\r\nMULTI\r\n";
+    static const char exec[] = "*1\r\n$4\r\nEXEC\r\n";
+    struct pipe_slot s;
+    struct resp_parser parser;
+    struct resp_arg *keys = NULL;
+    size_t nkeys = 0;
+    size_t kcap = 0;
+    size_t off = 0;
+    size_t i;
+
+    TD_ASSERT(pipe_is_up(p));
+    select_db(p, db);
+    memset(&s, 0, sizeof(s));
+    s.kind = SLOT_QUEUED;
+    buf_append(&p->out, multi, sizeof(multi) - 1);
+    slot_push(p, &s);
+    buf_append(&p->out, queued, len);
+    for (i = 0; i < count; i++) {
+        slot_push(p, &s);
+    }
+    buf_append(&p->out, exec, sizeof(exec) - 1);
+
+    /* The probes follow EXEC, one per queued command with a relative
+     * TTL (their keys are slices of `queued`, still valid here). */
+    resp_parser_init(&parser, srv.cfg.proto_max_bulk_len);
+    while (p->tee && off < len) {
+        size_t consumed = 0;
+        struct cmd *cmd = NULL;
+        int ttl_key = 0;
+
+        if (resp_parse_request(&parser, queued + off, len - off,
+                               &consumed) != RESP_COMMAND) {
+            break;
+        }
+        if (cmdtable_lookup(&p->table, parser.argc, parser.argv, &cmd) ==
+                CMD_FOUND &&
+            effects_need_ttl(effects_classify(cmd, parser.argc, parser.argv,
+                                              &ttl_key)) &&
+            (size_t)ttl_key < parser.argc) {
+            if (nkeys == kcap) {
+                kcap = kcap == 0 ? 8 : kcap * 2;
+                keys = td_realloc(keys, kcap * sizeof(*keys));
+            }
+            keys[nkeys++] = parser.argv[ttl_key];
+        }
+        off += consumed;
+    }
+    memset(&s, 0, sizeof(s));
+    s.kind = p->tee ? SLOT_EXEC : SLOT_READ;
+    s.req = r;
+    s.db = db;
+    if (p->tee) {
+        s.write_len = (uint32_t)len;
+        s.probes = (uint32_t)nkeys;
+        buf_append(&p->writes, queued, len);
+    }
+    slot_push(p, &s);
+    for (i = 0; i < nkeys; i++) {
+        send_probe(p, &keys[i]);
+    }
+    free(keys);
+    resp_parser_free(&parser);
+    srv.stats.commands_forwarded += count;
 }
 
 void
 pipe_flush(struct pipe *p)
 {
-    if (p->fd < 0 || p->state == PIPE_CONNECTING || p->state == PIPE_DOWN) {
+    ssize_t n;
+
+    if (p->conn.state != CONN_HANDSHAKE && p->conn.state != CONN_UP) {
         return;
     }
     while (p->out.len > 0) {
-        ssize_t n = write(p->fd, buf_head(&p->out), p->out.len);
+        struct iovec iov = {buf_head(&p->out), p->out.len};
 
+        n = conn_writev(&p->conn, &iov, 1);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
-                break;
-            }
-            pipe_fail(p, strerror(errno));
             return;
+        }
+        if (n == 0) {
+            break;
         }
         srv.stats.pipe_writes++;
         buf_consume(&p->out, (size_t)n);
     }
-    if (p->out.len > 0) {
-        ev_io_start(srv.loop, &p->wio);
-    } else {
-        ev_io_stop(srv.loop, &p->wio);
+    conn_want_write(&p->conn, p->out.len > 0);
+    if (p->out.len == 0) {
         buf_shrink(&p->out, 1024 * 1024);
     }
     if (was_congested && !pipe_congested(p)) {
@@ -519,74 +679,5 @@ pipe_flush(struct pipe *p)
         client_resume_all();
     } else if (pipe_congested(p)) {
         was_congested = 1;
-    }
-}
-
-static void
-write_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct pipe *p = w->data;
-
-    if (p->state == PIPE_CONNECTING) {
-        int e = net_connect_result(p->fd);
-
-        ev_io_stop(loop, &p->wio);
-        if (e != 0) {
-            pipe_fail(p, strerror(e));
-            return;
-        }
-        start_handshake(p);
-        return;
-    }
-    pipe_flush(p);
-}
-
-static void
-read_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct pipe *p = w->data;
-    ssize_t n;
-
-    buf_reserve(&p->in, TD_MAX(PIPE_READ_CHUNK, p->in.len));
-    n = read(p->fd, buf_tail(&p->in), buf_room(&p->in));
-    if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            return;
-        }
-        pipe_fail(p, n == 0 ? "connection closed by the primary"
-                            : strerror(errno));
-        return;
-    }
-    p->in.len += (size_t)n;
-
-    while (p->in.len > 0) {
-        size_t len = 0;
-        int rc = resp_scan_reply(&p->scan, buf_head(&p->in), p->in.len, &len);
-        struct pipe_slot s;
-
-        if (rc == 0) {
-            break;
-        }
-        if (rc < 0) {
-            pipe_fail(p, "malformed reply from the primary");
-            return;
-        }
-        if (p->slot_count == 0) {
-            pipe_fail(p, "reply from the primary with no request");
-            return;
-        }
-        s = slot_pop(p);
-        if (s.req != NULL) {
-            req_reply(s.req, buf_head(&p->in), len);
-        } else if (s.fn != NULL) {
-            s.fn(s.ctx, buf_head(&p->in), len);
-            if (p->state == PIPE_DOWN) {
-                return;
-            }
-        }
-        buf_consume(&p->in, len);
-    }
-    if (p->in.len == 0) {
-        buf_shrink(&p->in, 1024 * 1024);
     }
 }

@@ -7,9 +7,10 @@
  *   clients --dispatch--> [ out buffer ] --write--> primary
  *                         [ slot FIFO  ] <--read--- replies, in order
  *
- * A slot is either a client request (its reply goes to the client's
- * ordered reply queue) or tandem's own command (its reply goes to a
- * callback, e.g. the handshake's COMMAND).
+ * A slot is a client's read, a client's write (its effect enters the
+ * replication stream when its reply shows it applied: I3), a transaction
+ * sent at EXEC, a PEXPIRETIME probe that gives a write's absolute expiry,
+ * or one of tandem's own commands (its reply goes to a callback).
  */
 #ifndef TD_PIPE_H
 #define TD_PIPE_H
@@ -19,59 +20,61 @@
 
 #include "buf.h"
 #include "cmdtable.h"
+#include "conn.h"
+#include "effects.h"
 #include "resp.h"
 #include "util.h"
 
 struct req;
 
-#define PIPE_STATE_LIST(X)                                                 \
-    X(DOWN, "down")             /* no connection; retrying with backoff */ \
-    X(CONNECTING, "connecting") /* TCP connect in progress */              \
-    X(HANDSHAKE, "handshake")   /* AUTH, COMMAND and INFO in flight */     \
-    X(UP, "up")                 /* serving clients */
-
-enum pipe_state {
-#define X(id, name) PIPE_##id,
-    PIPE_STATE_LIST(X)
-#undef X
-};
-
 /* Receives the reply to one of tandem's own commands; reply is NULL when
  * the pipe was lost before the reply came. */
 typedef void (*pipe_reply_fn)(void *ctx, const char *reply, size_t len);
 
+enum slot_kind {
+    SLOT_READ,        /* a client's command that writes nothing */
+    SLOT_WRITE,       /* a client's write: teed when applied */
+    SLOT_EXEC,        /* a client's EXEC: its queued writes are teed */
+    SLOT_QUEUED,      /* MULTI and the +QUEUED of a transaction */
+    SLOT_PROBE,       /* PEXPIRETIME after a write with a relative TTL */
+    SLOT_INTERNAL     /* tandem's own command */
+};
+
 struct pipe_slot {
-    struct req     *req;      /* a client's request, or NULL */
-    pipe_reply_fn  fn;        /* tandem's own command */
+    enum slot_kind kind;
+    struct req     *req;       /* the client's request, or NULL */
+    pipe_reply_fn  fn;         /* SLOT_INTERNAL */
     void           *ctx;
+    long long      db;         /* where a write ran */
+    uint32_t       write_len;  /* its bytes in pipe.writes */
+    uint32_t       probes;     /* PEXPIRETIME slots that follow it */
 };
 
 struct pipe {
-    enum pipe_state  state;
-    int              fd;
-    ev_io            rio;
-    ev_io            wio;
-    ev_timer         timer;          /* connect deadline, or retry backoff */
-    int64_t          backoff_ms;
-
+    struct conn      conn;
     struct buf       out;            /* commands not yet written */
-    struct buf       in;             /* replies not yet matched */
-    struct resp_scan scan;
 
     struct pipe_slot *slots;         /* FIFO ring of awaited replies */
     size_t           slot_head;
     size_t           slot_count;
     size_t           slot_cap;
 
+    /* The tee: writes awaiting their replies, and a write whose reply
+     * came but whose PEXPIRETIME probes have not yet. */
+    int              tee;            /* replicas exist: record writes */
+    struct buf       writes;
+    struct pipe_slot held;
+    struct buf       held_reply;
+    struct buf       probe_replies;
+    uint32_t         probes_left;
+
     long long        db;             /* database selected on the primary */
     long long        databases;      /* the primary's 'databases' */
     struct cmdtable  table;          /* from the primary's COMMAND */
     int              handshake_left; /* handshake replies still awaited */
-    int              handshake_ok;
+    int              origin_checked; /* keyspace looked at once */
     char             redis_version[32];
     char             run_id[41];
-    char             last_error[256];
-    int64_t          up_since;       /* ms, td_mstime() */
 };
 
 /* Starts connecting to the configured primary. */
@@ -83,7 +86,7 @@ void pipe_stop(struct pipe *p);
 static inline int
 pipe_is_up(const struct pipe *p)
 {
-    return p->state == PIPE_UP;
+    return p->conn.state == CONN_UP;
 }
 
 /* True while a connection attempt is in progress: clients wait for it
@@ -91,16 +94,23 @@ pipe_is_up(const struct pipe *p)
 static inline int
 pipe_is_connecting(const struct pipe *p)
 {
-    return p->state == PIPE_CONNECTING || p->state == PIPE_HANDSHAKE;
+    return p->conn.state == CONN_CONNECTING ||
+           p->conn.state == CONN_HANDSHAKE;
 }
 
 /* Too much unsent: clients should stop being read until it drains. */
 int pipe_congested(const struct pipe *p);
 
-/* Sends a client's request: raw is a complete RESP command. Selects db
- * first when the pipe is elsewhere. */
+/* Sends a client's command: raw is a complete RESP command, run in db.
+ * cmd is its table entry (for the tee). */
 void pipe_send_request(struct pipe *p, struct req *r, long long db,
-                       const char *raw, size_t rawlen);
+                       const struct cmd *cmd, size_t argc,
+                       const struct resp_arg *argv, const char *raw,
+                       size_t rawlen);
+/* Sends a client's transaction: MULTI, the queued commands (count of
+ * them, RESP in queued/len), EXEC, whose reply goes to r. */
+void pipe_send_transaction(struct pipe *p, struct req *r, long long db,
+                           const char *queued, size_t len, size_t count);
 /* Sends one of tandem's own commands. */
 void pipe_send_internal(struct pipe *p, const char *cmd, size_t len,
                         pipe_reply_fn fn, void *ctx);
@@ -108,7 +118,9 @@ void pipe_send_internal(struct pipe *p, const char *cmd, size_t len,
 /* Writes what is pending (called once per loop iteration). */
 void pipe_flush(struct pipe *p);
 
-const char *pipe_state_name(enum pipe_state s);
+/* Reads "field:value" out of an INFO reply. Returns 1 when found. */
+int pipe_info_field(const char *text, size_t len, const char *name,
+                    char *dst, size_t dstlen);
 
 /* Text of the error given to requests while the primary is unavailable. */
 void pipe_unavailable_error(const struct pipe *p, char *dst, size_t len);

@@ -20,6 +20,8 @@
 #include "client.h"
 #include "listener.h"
 #include "log.h"
+#include "replica.h"
+#include "wait.h"
 
 /* Descriptors tandem needs besides clients: listeners, the pipe, logs,
  * and later replica links. */
@@ -31,6 +33,10 @@ static void
 before_sleep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     pipe_flush(&srv.pipe);
+    if (stream_close_chunk(&srv.stream)) {
+        replica_flush_all();
+    }
+    wait_check_all();
     client_flush_all();
     client_reap();
 }
@@ -143,7 +149,9 @@ server_start(char *err, size_t errlen)
     ev_signal_start(srv.loop, &srv.sigint);
     ev_signal_init(&srv.sighup, sighup_cb, SIGHUP);
     ev_signal_start(srv.loop, &srv.sighup);
+    stream_init(&srv.stream, (size_t)srv.cfg.backlog_size);
     pipe_start(&srv.pipe);
+    replica_start_all();
     return TD_OK;
 }
 
@@ -156,6 +164,7 @@ server_stop(void)
     listener_close_all();
     /* Give clients what is already due, then close them. */
     pipe_stop(&srv.pipe);
+    replica_stop_all();
     client_flush_all();
     for (c = srv.clients_head; c != NULL; c = c->next) {
         client_close(c, "tandem is shutting down");
@@ -166,6 +175,7 @@ server_stop(void)
     ev_signal_stop(srv.loop, &srv.sigterm);
     ev_signal_stop(srv.loop, &srv.sigint);
     ev_signal_stop(srv.loop, &srv.sighup);
+    stream_free(&srv.stream);
     if (srv.cfg.pidfile != NULL) {
         unlink(srv.cfg.pidfile);
     }

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "pipe.h"
 #include "stats.h"
+#include "stream.h"
 
 struct client;
 struct listener;
@@ -36,6 +37,7 @@ struct server {
     struct client   *closing;         /* clients to free before sleeping */
 
     struct pipe     pipe;             /* the one connection to the primary */
+    struct stream   stream;           /* applied writes, for the replicas */
     struct stats    stats;
 
     ev_prepare      before_sleep;     /* batching: flush, write, reap */

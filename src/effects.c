@@ -1,0 +1,351 @@
+/*
+ * effects.c -- turning an applied write into its deterministic effect;
+ * see effects.h for the table.
+ *
+ * Conditional writes (SET NX, ZADD GT, ...) need no special case: replicas
+ * hold the same state as the primary at the same stream position, so a
+ * deterministic command decides the same way there. Only what depends on
+ * the clock or on chance is rewritten.
+ */
+#include "effects.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <string.h>
+
+static int
+arg_is(const struct resp_arg *a, const char *word)
+{
+    return td_slice_eq(a->ptr, a->len, word);
+}
+
+/* Position of XADD's id argument, skipping its options. */
+static size_t
+xadd_id_pos(size_t argc, const struct resp_arg *argv)
+{
+    size_t i = 2;
+
+    while (i < argc) {
+        if (arg_is(&argv[i], "nomkstream")) {
+            i++;
+        } else if (arg_is(&argv[i], "maxlen") || arg_is(&argv[i], "minid")) {
+            i++;
+            if (i < argc && (arg_is(&argv[i], "=") || arg_is(&argv[i], "~"))) {
+                i++;
+            }
+            i++;
+        } else if (arg_is(&argv[i], "limit")) {
+            i += 2;
+        } else {
+            break;
+        }
+    }
+    return i;
+}
+
+enum effect
+effects_classify(const struct cmd *cmd, size_t argc,
+                 const struct resp_arg *argv, int *ttl_key)
+{
+    const char *n = cmd->name;
+    size_t i;
+
+    *ttl_key = 1;
+    if (!(cmd->flags & CMD_WRITE)) {
+        /* Scripts and script loading change the dataset without the write
+         * flag; they go verbatim. */
+        if (strcmp(n, "eval") == 0 || strcmp(n, "evalsha") == 0 ||
+            strcmp(n, "fcall") == 0 || strcmp(n, "script|load") == 0 ||
+            strcmp(n, "script|flush") == 0) {
+            return EFFECT_AS_SENT;
+        }
+        return EFFECT_NONE;
+    }
+    switch (n[0]) {
+    case 'e':
+        if (strcmp(n, "expire") == 0) {
+            return EFFECT_TTL_ONLY;
+        }
+        break;
+    case 'p':
+        if (strcmp(n, "pexpire") == 0) {
+            return EFFECT_TTL_ONLY;
+        }
+        if (strcmp(n, "psetex") == 0) {
+            return EFFECT_TTL;
+        }
+        break;
+    case 's':
+        if (strcmp(n, "setex") == 0) {
+            return EFFECT_TTL;
+        }
+        if (strcmp(n, "spop") == 0) {
+            return EFFECT_SPOP;
+        }
+        if (strcmp(n, "set") == 0) {
+            for (i = 3; i < argc; i++) {
+                if (arg_is(&argv[i], "ex") || arg_is(&argv[i], "px")) {
+                    return EFFECT_TTL;
+                }
+            }
+        }
+        break;
+    case 'g':
+        if (strcmp(n, "getex") == 0) {
+            for (i = 2; i < argc; i++) {
+                if (arg_is(&argv[i], "ex") || arg_is(&argv[i], "px")) {
+                    return EFFECT_TTL;
+                }
+            }
+        }
+        break;
+    case 'r':
+        if (strcmp(n, "restore") == 0 && argc >= 4 &&
+            !arg_is(&argv[2], "0")) {
+            for (i = 4; i < argc; i++) {
+                if (arg_is(&argv[i], "absttl")) {
+                    return EFFECT_AS_SENT;
+                }
+            }
+            return EFFECT_TTL;
+        }
+        break;
+    case 'i':
+        if (strcmp(n, "incrbyfloat") == 0) {
+            return EFFECT_INCRBYFLOAT;
+        }
+        break;
+    case 'h':
+        if (strcmp(n, "hincrbyfloat") == 0) {
+            return EFFECT_HINCRBYFLOAT;
+        }
+        break;
+    case 'x':
+        if (strcmp(n, "xadd") == 0) {
+            i = xadd_id_pos(argc, argv);
+            if (i < argc && arg_is(&argv[i], "*")) {
+                return EFFECT_XADD_ID;
+            }
+        }
+        break;
+    case 'm':
+        if (strcmp(n, "migrate") == 0) {
+            return EFFECT_MIGRATE;
+        }
+        break;
+    default:
+        break;
+    }
+    return EFFECT_AS_SENT;
+}
+
+static redisReply *
+parse_reply(const char *p, size_t len)
+{
+    redisReader *r = redisReaderCreate();
+    void *obj = NULL;
+
+    if (redisReaderFeed(r, p, len) != REDIS_OK ||
+        redisReaderGetReply(r, &obj) != REDIS_OK) {
+        obj = NULL;
+    }
+    redisReaderFree(r);
+    return obj;
+}
+
+static void
+add_cmd2(struct buf *out, const char *cmd, const struct resp_arg *a)
+{
+    struct resp_arg argv[2] = {{cmd, strlen(cmd)}, *a};
+
+    resp_add_command(out, 2, argv);
+}
+
+/* The absolute expiry of key from PEXPIRETIME's reply. */
+static int
+render_expiry(const struct resp_arg *key, const char *ttl_reply,
+              size_t ttl_len, struct buf *out)
+{
+    long long ms;
+    char num[32];
+    struct resp_arg argv[3];
+    const char *eol;
+
+    if (ttl_reply == NULL || ttl_len < 4 || ttl_reply[0] != ':' ||
+        (eol = memchr(ttl_reply, '\r', ttl_len)) == NULL ||
+        !td_str2ll(ttl_reply + 1, (size_t)(eol - ttl_reply - 1), &ms)) {
+        return -1;
+    }
+    if (ms == -2) {
+        add_cmd2(out, "DEL", key);
+    } else if (ms == -1) {
+        add_cmd2(out, "PERSIST", key);
+    } else {
+        snprintf(num, sizeof(num), "%lld", ms);
+        argv[0].ptr = "PEXPIREAT";
+        argv[0].len = 9;
+        argv[1] = *key;
+        argv[2].ptr = num;
+        argv[2].len = strlen(num);
+        resp_add_command(out, 3, argv);
+    }
+    return 1;
+}
+
+static int
+render_spop(const struct resp_arg *key, redisReply *r, struct buf *out)
+{
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 1;
+    size_t i;
+
+    if (r->type == REDIS_REPLY_NIL ||
+        (r->type == REDIS_REPLY_ARRAY && r->elements == 0)) {
+        return 0;
+    }
+    resp_add_array(out, (long long)n + 2);
+    resp_add_bulk(out, "SREM", 4);
+    resp_add_bulk(out, key->ptr, key->len);
+    if (r->type == REDIS_REPLY_STRING) {
+        resp_add_bulk(out, r->str, r->len);
+        return 1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        resp_add_bulk(out, r->element[i]->str, r->element[i]->len);
+    }
+    return 1;
+}
+
+static int
+render_migrate(size_t argc, const struct resp_arg *argv, redisReply *r,
+               struct buf *out)
+{
+    size_t i;
+    size_t keys_at = 0;
+    int copy = 0;
+
+    if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0) {
+        return 0;    /* NOKEY: nothing moved */
+    }
+    for (i = 6; i < argc; i++) {
+        if (arg_is(&argv[i], "copy")) {
+            copy = 1;
+        } else if (arg_is(&argv[i], "auth")) {
+            i++;
+        } else if (arg_is(&argv[i], "auth2")) {
+            i += 2;
+        } else if (arg_is(&argv[i], "keys")) {
+            keys_at = i + 1;
+            break;
+        }
+    }
+    if (copy) {
+        return 0;
+    }
+    if (keys_at == 0) {
+        add_cmd2(out, "DEL", &argv[3]);
+        return 1;
+    }
+    resp_add_array(out, (long long)(argc - keys_at) + 1);
+    resp_add_bulk(out, "DEL", 3);
+    for (i = keys_at; i < argc; i++) {
+        resp_add_bulk(out, argv[i].ptr, argv[i].len);
+    }
+    return 1;
+}
+
+int
+effects_render(enum effect e, size_t argc, const struct resp_arg *argv,
+               int ttl_key, const char *reply, size_t rlen,
+               const char *ttl_reply, size_t ttl_len, struct buf *out)
+{
+    redisReply *r = NULL;
+    int n = 0;
+
+    if (e == EFFECT_NONE || rlen == 0 || reply[0] == '-') {
+        return 0;
+    }
+    switch (e) {
+    case EFFECT_AS_SENT:
+        resp_add_command(out, argc, argv);
+        return 1;
+    case EFFECT_TTL:
+        resp_add_command(out, argc, argv);
+        n = render_expiry(&argv[ttl_key], ttl_reply, ttl_len, out);
+        return n < 0 ? -1 : 2;
+    case EFFECT_TTL_ONLY:
+        if (rlen >= 2 && reply[0] == ':' && reply[1] == '0') {
+            return 0;    /* no such key, or NX/XX/GT/LT said no */
+        }
+        return render_expiry(&argv[ttl_key], ttl_reply, ttl_len, out);
+    default:
+        break;
+    }
+
+    r = parse_reply(reply, rlen);
+    if (r == NULL) {
+        return -1;
+    }
+    switch (e) {
+    case EFFECT_SPOP:
+        n = render_spop(&argv[1], r, out);
+        break;
+    case EFFECT_INCRBYFLOAT:
+        if (r->type != REDIS_REPLY_STRING) {
+            n = -1;
+            break;
+        }
+        resp_add_array(out, 4);
+        resp_add_bulk(out, "SET", 3);
+        resp_add_bulk(out, argv[1].ptr, argv[1].len);
+        resp_add_bulk(out, r->str, r->len);
+        resp_add_bulk(out, "KEEPTTL", 7);
+        n = 1;
+        break;
+    case EFFECT_HINCRBYFLOAT:
+        if (r->type != REDIS_REPLY_STRING || argc < 3) {
+            n = -1;
+            break;
+        }
+        resp_add_array(out, 4);
+        resp_add_bulk(out, "HSET", 4);
+        resp_add_bulk(out, argv[1].ptr, argv[1].len);
+        resp_add_bulk(out, argv[2].ptr, argv[2].len);
+        resp_add_bulk(out, r->str, r->len);
+        n = 1;
+        break;
+    case EFFECT_XADD_ID: {
+        size_t idpos = xadd_id_pos(argc, argv);
+        size_t i;
+
+        if (r->type == REDIS_REPLY_NIL) {
+            n = 0;    /* NOMKSTREAM and no stream */
+            break;
+        }
+        if (r->type != REDIS_REPLY_STRING || idpos >= argc) {
+            n = -1;
+            break;
+        }
+        resp_add_array(out, (long long)argc);
+        for (i = 0; i < argc; i++) {
+            if (i == idpos) {
+                resp_add_bulk(out, r->str, r->len);
+            } else {
+                resp_add_bulk(out, argv[i].ptr, argv[i].len);
+            }
+        }
+        n = 1;
+        break;
+    }
+    case EFFECT_MIGRATE:
+        n = render_migrate(argc, argv, r, out);
+        break;
+    default:
+        n = -1;
+        break;
+    }
+    freeReplyObject(r);
+    return n;
+}

@@ -1,0 +1,695 @@
+/*
+ * replica.c -- replica links: handshake and stamp, partial resync from the
+ * backlog, stamped MULTI/EXEC batches sent from the ring, acknowledgements
+ * and divergence. See replica.h for the picture.
+ */
+#include "replica.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pipe.h"
+#include "server.h"
+#include "wait.h"
+
+#define REPLICA_BATCH_MAX (1024 * 1024)   /* bytes of stream per batch */
+#define REPLICA_MAX_INFLIGHT 64           /* batches awaiting EXEC */
+#define STAMP_KEY "tandem:stamp"
+
+static struct replica *replicas = NULL;
+static size_t nreplicas = 0;
+
+static const char *const state_names[] = {
+#define X(id, name) name,
+    REPLICA_STATE_LIST(X)
+#undef X
+};
+
+const char *
+replica_state_name(enum replica_state s)
+{
+    return state_names[s];
+}
+
+static void
+set_state(struct replica *r, enum replica_state s, const char *why)
+{
+    if (r->state == s && (why == NULL || strcmp(r->why, why) == 0)) {
+        return;
+    }
+    if (why != NULL) {
+        snprintf(r->why, sizeof(r->why), "%s", why);
+    } else {
+        r->why[0] = '\0';
+    }
+    if (s == REPLICA_NEEDS_SEED || s == REPLICA_REFUSED) {
+        log_warning("Replica %s is %s: %s", r->addr->spec, state_names[s],
+                    r->why);
+    } else {
+        log_notice("Replica %s: %s -> %s", r->addr->spec,
+                   state_names[r->state], state_names[s]);
+    }
+    r->state = s;
+}
+
+/* Takes the link out of service and closes it; it reconnects later and
+ * stays out of service until seeded. */
+static void
+out_of_service(struct replica *r, enum replica_state s, const char *why)
+{
+    set_state(r, s, why);
+    conn_fail(&r->conn, why);
+}
+
+static void
+send_cmd(struct replica *r, struct buf *b, int argc, const char **argv)
+{
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
+
+    if (len > 0) {
+        buf_append(b, cmd, (size_t)len);
+    }
+    free(cmd);
+    TD_UNUSED(r);
+}
+
+/* ---- handshake ---------------------------------------------------- */
+
+static void
+on_connected(struct conn *c)
+{
+    struct replica *r = c->owner;
+    const char *user = r->addr->user != NULL ? r->addr->user
+                                             : srv.cfg.backend_user;
+    const char *pass = r->addr->password != NULL ? r->addr->password
+                                                 : srv.cfg.backend_password;
+    char meta[24];
+    const char *info[] = {"INFO", "server"};
+    const char *select[] = {"SELECT", meta};
+    const char *get[] = {"GET", STAMP_KEY};
+    const char *keyspace[] = {"INFO", "keyspace"};
+    struct buf out;
+    struct iovec iov;
+
+    snprintf(meta, sizeof(meta), "%lld", srv.cfg.meta_db);
+    buf_init(&out);
+    r->handshake_left = 0;
+    if (pass != NULL) {
+        const char *auth[] = {"AUTH", user != NULL ? user : "default", pass};
+
+        send_cmd(r, &out, 3, auth);
+        r->handshake_left++;
+    }
+    send_cmd(r, &out, 2, info);
+    send_cmd(r, &out, 2, select);
+    send_cmd(r, &out, 2, get);
+    send_cmd(r, &out, 2, keyspace);
+    r->handshake_left += 4;
+    r->stamp[0] = '\0';
+    r->has_keys = 0;
+    set_state(r, REPLICA_HANDSHAKE, NULL);
+    /* The handshake is a few hundred bytes: a fresh socket takes it. */
+    iov.iov_base = buf_head(&out);
+    iov.iov_len = out.len;
+    if (conn_writev(c, &iov, 1) != (ssize_t)out.len &&
+        c->state != CONN_DOWN) {
+        conn_fail(c, "handshake did not fit the socket buffer");
+    }
+    buf_free(&out);
+}
+
+/* Compares dotted versions: <0, 0, >0. */
+static int
+version_cmp(const char *a, const char *b)
+{
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        long x = strtol(a, (char **)&a, 10);
+        long y = strtol(b, (char **)&b, 10);
+
+        if (x != y) {
+            return x < y ? -1 : 1;
+        }
+        if (*a == '.') {
+            a++;
+        }
+        if (*b == '.') {
+            b++;
+        }
+    }
+    return 0;
+}
+
+/* Everything read at connect is in: continue from the stamp, replay an
+ * empty fleet from the start, or leave the replica out of service. */
+static void
+decide(struct replica *r)
+{
+    struct backlog_mark m;
+    char why[256];
+    const char *colon = strchr(r->stamp, ':');
+    uint64_t off = 0;
+
+    if (r->diverged) {
+        out_of_service(r, REPLICA_NEEDS_SEED, r->why[0] != '\0'
+                                                  ? r->why
+                                                  : "diverged earlier");
+        return;
+    }
+    if (colon != NULL && (size_t)(colon - r->stamp) == 40 &&
+        memcmp(r->stamp, srv.stream.id, 40) == 0) {
+        off = strtoull(colon + 1, NULL, 10);
+        if (!backlog_mark_at(&srv.stream.backlog, off, &m)) {
+            snprintf(why, sizeof(why),
+                     "its stamp offset %llu is no longer in the backlog "
+                     "(first offset %llu)", (unsigned long long)off,
+                     (unsigned long long)backlog_first(&srv.stream.backlog));
+            out_of_service(r, REPLICA_NEEDS_SEED, why);
+            return;
+        }
+    } else if (r->stamp[0] == '\0' && !r->has_keys &&
+               srv.stream.origin_empty &&
+               backlog_mark_at(&srv.stream.backlog, 0, &m)) {
+        off = 0;
+    } else {
+        if (r->stamp[0] == '\0') {
+            snprintf(why, sizeof(why), "it has no stamp and %s",
+                     r->has_keys ? "holds keys"
+                                 : "the primary was not empty when the "
+                                   "stream began");
+        } else {
+            snprintf(why, sizeof(why),
+                     "its stamp is from another stream (%.60s)", r->stamp);
+        }
+        out_of_service(r, REPLICA_NEEDS_SEED, why);
+        return;
+    }
+    r->acked = off;
+    r->sent = off;
+    r->sent_commands = m.commands;
+    r->sent_db = m.db;
+    r->inflight_count = 0;
+    r->inflight_head = 0;
+    r->writing = 0;
+    r->last_ack_ms = td_mstime();
+    conn_up(&r->conn);
+    set_state(r, REPLICA_ONLINE, NULL);
+    log_notice("Replica %s continues from offset %llu (%llu bytes behind)",
+               r->addr->spec, (unsigned long long)off,
+               (unsigned long long)(stream_offset(&srv.stream) - off));
+    replica_flush_all();
+}
+
+static void
+handshake_reply(struct replica *r, const char *reply, size_t len)
+{
+    int step = r->handshake_left--;
+    int with_auth = (r->addr->password != NULL ||
+                     srv.cfg.backend_password != NULL);
+    char why[300];
+
+    /* Steps count down: [AUTH] INFO SELECT GET INFO-keyspace. */
+    if (reply[0] == '-' && step != 2) {
+        snprintf(why, sizeof(why), "handshake refused: %.*s",
+                 (int)TD_MIN(len - 3, 200), reply + 1);
+        conn_fail(&r->conn, why);
+        return;
+    }
+    if (step == 5 && with_auth) {
+        return;    /* AUTH +OK */
+    }
+    if (step == 4) {
+        char version[32] = "";
+
+        pipe_info_field(reply, len, "redis_version", version,
+                        sizeof(version));
+        snprintf(r->redis_version, sizeof(r->redis_version), "%s", version);
+        if (atoi(version) < 7 ||
+            (srv.pipe.redis_version[0] != '\0' &&
+             version_cmp(version, srv.pipe.redis_version) < 0)) {
+            snprintf(why, sizeof(why),
+                     "it runs Redis %s, older than the primary's %s (DUMP "
+                     "payloads do not go backwards; tandem needs Redis 7)",
+                     version[0] != '\0' ? version : "(unknown)",
+                     srv.pipe.redis_version[0] != '\0'
+                         ? srv.pipe.redis_version : "7");
+            out_of_service(r, REPLICA_REFUSED, why);
+        }
+        return;
+    }
+    if (step == 2) {
+        /* GET tandem:stamp: a bulk, nil or WRONGTYPE. */
+        if (reply[0] == '$' && reply[1] != '-') {
+            const char *body = memchr(reply, '\n', len);
+
+            if (body != NULL) {
+                size_t blen = len - (size_t)(body + 1 - reply) - 2;
+
+                snprintf(r->stamp, sizeof(r->stamp), "%.*s",
+                         (int)TD_MIN(blen, sizeof(r->stamp) - 1), body + 1);
+            }
+        } else if (reply[0] == '-') {
+            snprintf(r->stamp, sizeof(r->stamp), "(unreadable)");
+        }
+        return;
+    }
+    if (step == 1) {
+        const char *p = reply;
+        const char *end = reply + len;
+        char meta[32];
+        int mlen = snprintf(meta, sizeof(meta), "db%lld:", srv.cfg.meta_db);
+
+        while ((p = memmem(p, (size_t)(end - p), "\ndb", 3)) != NULL) {
+            p++;
+            if ((size_t)(end - p) < (size_t)mlen ||
+                memcmp(p, meta, (size_t)mlen) != 0) {
+                r->has_keys = 1;
+            }
+        }
+        decide(r);
+    }
+}
+
+/* ---- batches ------------------------------------------------------ */
+
+static void
+batch_push(struct replica *r, const struct replica_batch *b)
+{
+    if (r->inflight_count == r->inflight_cap) {
+        size_t cap = r->inflight_cap == 0 ? 16 : r->inflight_cap * 2;
+        struct replica_batch *n = td_malloc(cap * sizeof(*n));
+        size_t i;
+
+        for (i = 0; i < r->inflight_count; i++) {
+            n[i] = r->inflight[(r->inflight_head + i) % r->inflight_cap];
+        }
+        free(r->inflight);
+        r->inflight = n;
+        r->inflight_cap = cap;
+        r->inflight_head = 0;
+    }
+    r->inflight[(r->inflight_head + r->inflight_count) % r->inflight_cap] =
+        *b;
+    r->inflight_count++;
+}
+
+static void
+add_bulk_cmd(struct buf *b, int argc, const char **argv)
+{
+    int i;
+
+    resp_add_array(b, argc);
+    for (i = 0; i < argc; i++) {
+        resp_add_bulk_str(b, argv[i]);
+    }
+}
+
+/* Writes the current batch on. Returns 1 when it is all written. */
+static int
+write_batch(struct replica *r)
+{
+    const struct backlog *bl = &srv.stream.backlog;
+    size_t total_data = (size_t)(r->data_to - r->data_from);
+    struct iovec iov[4];
+    int n = 0;
+    size_t skip = r->written;
+    ssize_t w;
+
+    for (;;) {
+        size_t total = r->prefix.len + total_data + r->suffix.len;
+
+        if (r->written == total) {
+            r->writing = 0;
+            conn_want_write(&r->conn, 0);
+            return 1;
+        }
+        if (r->data_from < bl->start) {
+            out_of_service(r, REPLICA_NEEDS_SEED,
+                           "it fell out of the backlog while a batch was "
+                           "being written");
+            return 0;
+        }
+        n = 0;
+        skip = r->written;
+        if (skip < r->prefix.len) {
+            iov[n].iov_base = buf_head(&r->prefix) + skip;
+            iov[n].iov_len = r->prefix.len - skip;
+            n++;
+            skip = 0;
+        } else {
+            skip -= r->prefix.len;
+        }
+        if (skip < total_data) {
+            struct iovec ring[2];
+            int k = backlog_iov(bl, r->data_from + skip, r->data_to, ring);
+            int i;
+
+            for (i = 0; i < k; i++) {
+                iov[n++] = ring[i];
+            }
+            skip = 0;
+        } else {
+            skip -= total_data;
+        }
+        iov[n].iov_base = buf_head(&r->suffix) + skip;
+        iov[n].iov_len = r->suffix.len - skip;
+        n++;
+        w = conn_writev(&r->conn, iov, n);
+        if (w < 0) {
+            return 0;
+        }
+        if (w == 0) {
+            conn_want_write(&r->conn, 1);
+            return 0;
+        }
+        r->written += (size_t)w;
+    }
+}
+
+/* Starts the next batch when the stream has more for this link. */
+static int
+start_batch(struct replica *r)
+{
+    const struct backlog *bl = &srv.stream.backlog;
+    struct backlog_mark m;
+    struct replica_batch b;
+    char db[24];
+    char meta[24];
+    char stamp[80];
+    const char *multi[] = {"MULTI"};
+    const char *select_db[] = {"SELECT", db};
+    const char *select_meta[] = {"SELECT", meta};
+    const char *set[] = {"SET", STAMP_KEY, stamp};
+    const char *exec[] = {"EXEC"};
+
+    if (r->inflight_count >= REPLICA_MAX_INFLIGHT || r->sent >= bl->end ||
+        !backlog_next_mark(bl, r->sent, REPLICA_BATCH_MAX, &m)) {
+        return 0;
+    }
+    snprintf(db, sizeof(db), "%lld", r->sent_db);
+    snprintf(meta, sizeof(meta), "%lld", srv.cfg.meta_db);
+    snprintf(stamp, sizeof(stamp), "%s:%llu", srv.stream.id,
+             (unsigned long long)m.offset);
+    buf_clear(&r->prefix);
+    buf_clear(&r->suffix);
+    add_bulk_cmd(&r->prefix, 1, multi);
+    add_bulk_cmd(&r->prefix, 2, select_db);
+    add_bulk_cmd(&r->suffix, 2, select_meta);
+    add_bulk_cmd(&r->suffix, 3, set);
+    add_bulk_cmd(&r->suffix, 1, exec);
+
+    memset(&b, 0, sizeof(b));
+    b.end = m.offset;
+    b.commands = m.commands;
+    /* MULTI, SELECT, the commands, SELECT, SET, then EXEC's reply. */
+    b.replies = 2 + (m.commands - r->sent_commands) + 2 + 1;
+    b.sent_ms = td_mstime();
+    batch_push(r, &b);
+
+    r->data_from = r->sent;
+    r->data_to = m.offset;
+    r->written = 0;
+    r->writing = 1;
+    r->sent = m.offset;
+    r->sent_commands = m.commands;
+    r->sent_db = m.db;
+    r->batches++;
+    return 1;
+}
+
+static void
+replica_send(struct replica *r)
+{
+    if (r->state != REPLICA_ONLINE) {
+        return;
+    }
+    if (r->sent < srv.stream.backlog.start ||
+        (r->writing && r->data_from < srv.stream.backlog.start)) {
+        out_of_service(r, REPLICA_NEEDS_SEED,
+                       "it fell behind by more than backlog-size");
+        return;
+    }
+    for (;;) {
+        if (r->writing && !write_batch(r)) {
+            return;
+        }
+        if (r->state != REPLICA_ONLINE || !start_batch(r)) {
+            return;
+        }
+    }
+}
+
+void
+replica_flush_all(void)
+{
+    size_t i;
+
+    for (i = 0; i < nreplicas; i++) {
+        replica_send(&replicas[i]);
+    }
+}
+
+/* Looks for an error among the elements of EXEC's reply. */
+static int
+exec_failed(const char *reply, size_t len, char *err, size_t errlen)
+{
+    const char *eol = memchr(reply, '\r', len);
+    long long n;
+    size_t off;
+
+    if (reply[0] == '-') {
+        snprintf(err, errlen, "%.*s", (int)TD_MIN(len - 2, 200), reply + 1);
+        return 1;
+    }
+    if (reply[0] != '*' || eol == NULL ||
+        !td_str2ll(reply + 1, (size_t)(eol - reply - 1), &n) || n < 0) {
+        snprintf(err, errlen, "EXEC did not run (%.*s)",
+                 (int)TD_MIN(len - 2, 60), reply);
+        return 1;
+    }
+    off = (size_t)(eol - reply) + 2;
+    while (n-- > 0 && off < len) {
+        struct resp_scan scan;
+        size_t elen;
+
+        resp_scan_init(&scan);
+        if (resp_scan_reply(&scan, reply + off, len - off, &elen) != 1) {
+            break;
+        }
+        if (reply[off] == '-') {
+            snprintf(err, errlen, "%.*s", (int)TD_MIN(elen - 2, 200),
+                     reply + off + 1);
+            return 1;
+        }
+        off += elen;
+    }
+    return 0;
+}
+
+static void
+on_reply(struct conn *c, const char *reply, size_t len)
+{
+    struct replica *r = c->owner;
+    struct replica_batch *b;
+    char err[256];
+    char why[400];
+
+    if (r->state == REPLICA_HANDSHAKE) {
+        handshake_reply(r, reply, len);
+        return;
+    }
+    if (r->state != REPLICA_ONLINE || r->inflight_count == 0) {
+        conn_fail(c, "unexpected reply from the replica");
+        return;
+    }
+    b = &r->inflight[r->inflight_head];
+    if (--b->replies > 0) {
+        if (reply[0] == '-' && !b->failed) {
+            b->failed = 1;
+            log_warning("Replica %s refused a command of the batch ending "
+                        "at %llu: %.*s", r->addr->spec,
+                        (unsigned long long)b->end,
+                        (int)TD_MIN(len - 2, 200), reply + 1);
+        }
+        return;
+    }
+    if (exec_failed(reply, len, err, sizeof(err))) {
+        snprintf(why, sizeof(why),
+                 "it diverged: the batch ending at offset %llu failed "
+                 "there (%s) but applied on the primary",
+                 (unsigned long long)b->end, err);
+        r->diverged = 1;
+        out_of_service(r, REPLICA_NEEDS_SEED, why);
+        return;
+    }
+    r->acked = b->end;
+    r->last_ack_ms = td_mstime();
+    r->inflight_head = (r->inflight_head + 1) % r->inflight_cap;
+    r->inflight_count--;
+    wait_check_all();
+}
+
+static void
+on_writable(struct conn *c)
+{
+    replica_send(c->owner);
+}
+
+static void
+on_down(struct conn *c, const char *why, int was_up)
+{
+    struct replica *r = c->owner;
+
+    r->inflight_count = 0;
+    r->inflight_head = 0;
+    r->writing = 0;
+    if (r->state == REPLICA_NEEDS_SEED || r->state == REPLICA_REFUSED) {
+        return;    /* closed on purpose; said why already */
+    }
+    if (r->state == REPLICA_ONLINE) {
+        log_warning("Lost replica %s: %s", r->addr->spec, why);
+    } else if (r->state != REPLICA_DOWN || r->why[0] == '\0' ||
+               strcmp(r->why, why) != 0) {
+        log_warning("Can't connect to replica %s: %s", r->addr->spec, why);
+    }
+    r->state = REPLICA_DOWN;
+    snprintf(r->why, sizeof(r->why), "%s", why);
+}
+
+static const struct conn_ops replica_conn_ops = {
+    on_connected,
+    on_reply,
+    on_writable,
+    on_down,
+};
+
+void
+replica_start_all(void)
+{
+    size_t i;
+
+    nreplicas = srv.cfg.nreplicas;
+    if (nreplicas == 0) {
+        return;
+    }
+    replicas = td_calloc(nreplicas, sizeof(*replicas));
+    for (i = 0; i < nreplicas; i++) {
+        struct replica *r = &replicas[i];
+
+        r->index = (int)i;
+        r->addr = &srv.cfg.replicas[i];
+        r->state = REPLICA_DOWN;
+        buf_init(&r->prefix);
+        buf_init(&r->suffix);
+        conn_init(&r->conn, "replica", r->addr->host, r->addr->port,
+                  &replica_conn_ops, r);
+        conn_connect(&r->conn);
+    }
+}
+
+void
+replica_stop_all(void)
+{
+    size_t i;
+
+    for (i = 0; i < nreplicas; i++) {
+        struct replica *r = &replicas[i];
+
+        r->conn.retry = 0;
+        r->state = REPLICA_DOWN;
+        conn_fail(&r->conn, "tandem is shutting down");
+        conn_free(&r->conn);
+        buf_free(&r->prefix);
+        buf_free(&r->suffix);
+        free(r->inflight);
+    }
+    free(replicas);
+    replicas = NULL;
+    nreplicas = 0;
+}
+
+void
+replica_mark_all_diverged(const char *why)
+{
+    size_t i;
+
+    for (i = 0; i < nreplicas; i++) {
+        struct replica *r = &replicas[i];
+
+        if (r->state == REPLICA_REFUSED) {
+            continue;
+        }
+        r->diverged = 1;
+        if (r->state == REPLICA_DOWN) {
+            snprintf(r->why, sizeof(r->why), "%s", why);
+            continue;
+        }
+        out_of_service(r, REPLICA_NEEDS_SEED, why);
+    }
+}
+
+int
+replica_count_acked(uint64_t off)
+{
+    int n = 0;
+    size_t i;
+
+    for (i = 0; i < nreplicas; i++) {
+        if (replicas[i].state == REPLICA_ONLINE && replicas[i].acked >= off) {
+            n++;
+        }
+    }
+    return n;
+}
+
+void
+replica_info(struct buf *b)
+{
+    uint64_t end = stream_offset(&srv.stream);
+    int64_t now = td_mstime();
+    int connected = 0;
+    char line[512];
+    size_t i;
+
+    for (i = 0; i < nreplicas; i++) {
+        connected += replicas[i].state == REPLICA_ONLINE;
+    }
+    snprintf(line, sizeof(line), "connected_slaves:%d\r\n", connected);
+    buf_append_str(b, line);
+    for (i = 0; i < nreplicas; i++) {
+        const struct replica *r = &replicas[i];
+        int online = r->state == REPLICA_ONLINE;
+        uint64_t lag_bytes = online ? end - r->acked : 0;
+        int64_t lag_ms = 0;
+
+        if (online && lag_bytes > 0) {
+            lag_ms = r->inflight_count > 0
+                         ? now - r->inflight[r->inflight_head].sent_ms
+                         : now - r->last_ack_ms;
+        }
+        char reason[sizeof(r->why)];
+        char *p;
+
+        /* The reason is free text: keep the line parseable. */
+        snprintf(reason, sizeof(reason), "%s", online ? "" : r->why);
+        for (p = reason; *p != '\0'; p++) {
+            if (*p == ',' || *p == '\r' || *p == '\n' || *p == ':') {
+                *p = ';';
+            }
+        }
+        snprintf(line, sizeof(line),
+                 "slave%zu:ip=%s,port=%d,state=%s,offset=%llu,lag=%lld,"
+                 "lag_bytes=%llu,lag_ms=%lld,batches=%llu%s%s\r\n",
+                 i, r->addr->host, r->addr->port, state_names[r->state],
+                 (unsigned long long)r->acked, (long long)(lag_ms / 1000),
+                 (unsigned long long)lag_bytes, (long long)lag_ms,
+                 (unsigned long long)r->batches,
+                 reason[0] != '\0' ? ",reason=" : "", reason);
+        buf_append_str(b, line);
+    }
+}

@@ -1,0 +1,104 @@
+/*
+ * replica.h -- replica links (DESIGN I5, I6): each configured replica gets
+ * the stream in MULTI ... EXEC batches, each stamped inside the replica
+ * with "<stream id>:<offset>" in meta-db, atomically with what it covers.
+ *
+ *   backlog:  ....[ acked )[ in flight )[ not sent yet )
+ *                           batch, batch  <- next batch from the ring
+ *
+ * A batch on the wire (the middle part is sent from the ring, no copy):
+ *
+ *   MULTI | SELECT <db> | stream bytes [from, to) | SELECT <meta-db> |
+ *   SET tandem:stamp <id>:<to> | EXEC
+ *
+ * EXEC's reply acknowledges `to`. At connect the stamp says where the
+ * replica is: the same stream id and an offset still in the backlog mean
+ * a partial resync; anything else leaves the replica out of service
+ * (needs-seed) until it is seeded.
+ */
+#ifndef TD_REPLICA_H
+#define TD_REPLICA_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "conn.h"
+
+#define REPLICA_STATE_LIST(X)                                            \
+    X(DOWN, "down")                /* not connected */                   \
+    X(HANDSHAKE, "handshake")      /* connected, reading its stamp */    \
+    X(ONLINE, "online")            /* in sync: acks count for WAIT */    \
+    X(NEEDS_SEED, "needs-seed")    /* out of service until seeded */     \
+    X(REFUSED, "refused")          /* older Redis than the primary */
+
+enum replica_state {
+#define X(id, name) REPLICA_##id,
+    REPLICA_STATE_LIST(X)
+#undef X
+};
+
+struct replica_batch {
+    uint64_t end;          /* stream offset it acknowledges */
+    uint64_t commands;     /* stream commands before end */
+    uint64_t replies;      /* replies still expected */
+    int64_t  sent_ms;      /* td_mstime() when sent */
+    int      failed;       /* a reply was an error */
+};
+
+struct replica {
+    int                  index;
+    struct backend_addr  *addr;
+    struct conn          conn;
+    enum replica_state   state;
+    char                 why[256];      /* reason for needs-seed/refused */
+    int                  diverged;      /* must be seeded before use */
+
+    int                  handshake_left;
+    char                 stamp[128];    /* read at connect */
+    int                  has_keys;      /* any key outside meta-db */
+    char                 redis_version[32];
+
+    uint64_t             acked;         /* offset the replica holds */
+    uint64_t             sent;          /* offset sent up to */
+    uint64_t             sent_commands;
+    long long            sent_db;       /* db selected at `sent` */
+
+    /* The batch being written: prefix, ring range, suffix. */
+    struct buf           prefix;
+    struct buf           suffix;
+    uint64_t             data_from;
+    uint64_t             data_to;
+    size_t               written;       /* bytes of the batch written */
+    int                  writing;
+
+    struct replica_batch *inflight;     /* FIFO of batches awaiting EXEC */
+    size_t               inflight_head;
+    size_t               inflight_count;
+    size_t               inflight_cap;
+
+    int64_t              last_ack_ms;   /* td_mstime() */
+    uint64_t             batches;
+    uint64_t             acked_at_last_report;
+};
+
+/* Creates the links for the configured replicas and starts connecting. */
+void replica_start_all(void);
+void replica_stop_all(void);
+
+/* Sends what the stream has beyond each link (once per loop iteration,
+ * after the chunk is closed). */
+void replica_flush_all(void);
+
+/* Takes every replica out of service (their state is unknown). */
+void replica_mark_all_diverged(const char *why);
+
+/* Replicas online whose acked offset is at least off. */
+int replica_count_acked(uint64_t off);
+
+/* INFO # Replication lines. */
+void replica_info(struct buf *b);
+
+const char *replica_state_name(enum replica_state s);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * stream.h -- the replication stream (DESIGN I3, I4): the ordered effects
+ * of every write the primary applied, as RESP commands, with a 40-hex id
+ * and byte offsets like Redis's master_replid and master_repl_offset.
+ *
+ *   pipe reply --> effects --> stream_append() --> backlog ring
+ *                                 (SELECT when the db changes)
+ *   before sleep: stream_close_chunk() marks a batch boundary
+ */
+#ifndef TD_STREAM_H
+#define TD_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backlog.h"
+
+struct stream {
+    char           id[41];          /* changes when history is cut */
+    struct backlog backlog;
+    long long      db;              /* database selected at the end */
+    uint64_t       commands;        /* commands appended so far */
+    uint64_t       chunk_commands;  /* commands since the last mark */
+    int            origin_empty;    /* the primary held no keys at
+                                     * offset 0 (I1: tandem is the sole
+                                     * writer), so an empty replica can
+                                     * replay the stream from its start */
+};
+
+void stream_init(struct stream *s, size_t backlog_size);
+void stream_free(struct stream *s);
+
+/* Appends the effect of one write (or of one whole transaction): ncmds
+ * RESP commands in p, executed in database db. */
+void stream_append(struct stream *s, long long db, const char *p,
+                   size_t len, uint64_t ncmds);
+
+/* Marks a batch boundary at the current end, if anything was appended
+ * since the last one. Returns 1 when a new boundary was made. */
+int stream_close_chunk(struct stream *s);
+
+static inline uint64_t
+stream_offset(const struct stream *s)
+{
+    return s->backlog.end;
+}
+
+#endif

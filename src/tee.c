@@ -1,0 +1,168 @@
+/*
+ * tee.c -- renders applied writes into the stream.
+ *
+ * Each command is parsed again from the copy the pipe kept (its argv
+ * slices point into that copy), classified by effects_classify() exactly
+ * as at dispatch, and rendered with its reply and, for relative TTLs, the
+ * next PEXPIRETIME reply. A transaction's effects are appended in one
+ * call, so a batch boundary never falls inside it.
+ */
+#include "tee.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "effects.h"
+#include "log.h"
+#include "replica.h"
+#include "resp.h"
+#include "server.h"
+
+static struct buf effect_buf;
+static struct resp_parser parser;
+static int parser_ready;
+
+/* Iterates over a sequence of complete replies. */
+struct reply_iter {
+    const char *p;
+    size_t     len;
+    size_t     off;
+};
+
+static int
+next_reply(struct reply_iter *it, const char **reply, size_t *len)
+{
+    struct resp_scan scan;
+
+    if (it->off >= it->len) {
+        return 0;
+    }
+    resp_scan_init(&scan);
+    if (resp_scan_reply(&scan, it->p + it->off, it->len - it->off, len) !=
+        1) {
+        return 0;
+    }
+    *reply = it->p + it->off;
+    it->off += *len;
+    return 1;
+}
+
+/* Renders one command's effect into effect_buf; returns commands added. */
+static int
+render_one(size_t argc, const struct resp_arg *argv, const char *reply,
+           size_t rlen, struct reply_iter *probes)
+{
+    struct cmd *cmd = NULL;
+    enum effect e;
+    int ttl_key = 0;
+    const char *probe = NULL;
+    size_t plen = 0;
+    int n;
+
+    if (cmdtable_lookup(&srv.pipe.table, argc, argv, &cmd) != CMD_FOUND) {
+        return 0;
+    }
+    e = effects_classify(cmd, argc, argv, &ttl_key);
+    if (effects_need_ttl(e) && !next_reply(probes, &probe, &plen)) {
+        probe = NULL;
+    }
+    n = effects_render(e, argc, argv, ttl_key, reply, rlen, probe, plen,
+                       &effect_buf);
+    if (n < 0) {
+        log_warning("tee: unexpected reply to %s; replicating the command "
+                    "as sent", cmd->name);
+        resp_add_command(&effect_buf, argc, argv);
+        n = 1;
+    }
+    return n;
+}
+
+static void
+prepare(void)
+{
+    if (!parser_ready) {
+        resp_parser_init(&parser, 1LL << 40);
+        buf_init(&effect_buf);
+        parser_ready = 1;
+    }
+    buf_clear(&effect_buf);
+}
+
+void
+tee_write(long long db, const char *raw, size_t rawlen, const char *reply,
+          size_t rlen, const char *probes, size_t plen)
+{
+    struct reply_iter pit = {probes, plen, 0};
+    size_t consumed;
+    int n;
+
+    prepare();
+    if (rlen == 0 || reply[0] == '-') {
+        return;
+    }
+    resp_parser_reset(&parser);
+    if (resp_parse_request(&parser, raw, rawlen, &consumed) !=
+        RESP_COMMAND) {
+        return;
+    }
+    n = render_one(parser.argc, parser.argv, reply, rlen, &pit);
+    if (n > 0) {
+        stream_append(&srv.stream, db, buf_head(&effect_buf), effect_buf.len,
+                      (uint64_t)n);
+    }
+}
+
+void
+tee_exec(long long db, const char *raw, size_t rawlen, const char *reply,
+         size_t rlen, const char *probes, size_t plen)
+{
+    struct reply_iter pit = {probes, plen, 0};
+    struct reply_iter rit;
+    long long count;
+    const char *eol;
+    size_t off = 0;
+    uint64_t total = 0;
+
+    prepare();
+    /* An error (EXECABORT) or a null array (aborted) applied nothing. */
+    if (rlen < 4 || reply[0] != '*' ||
+        (eol = memchr(reply, '\r', rlen)) == NULL ||
+        !td_str2ll(reply + 1, (size_t)(eol - reply - 1), &count) ||
+        count <= 0) {
+        return;
+    }
+    rit.p = reply;
+    rit.len = rlen;
+    rit.off = (size_t)(eol - reply) + 2;
+    resp_parser_reset(&parser);
+    while (off < rawlen && count-- > 0) {
+        const char *r;
+        size_t len;
+        size_t consumed;
+        int n;
+
+        if (resp_parse_request(&parser, raw + off, rawlen - off,
+                               &consumed) != RESP_COMMAND ||
+            !next_reply(&rit, &r, &len)) {
+            break;
+        }
+        n = render_one(parser.argc, parser.argv, r, len, &pit);
+        total += n > 0 ? (uint64_t)n : 0;
+        off += consumed;
+    }
+    if (total > 0) {
+        stream_append(&srv.stream, db, buf_head(&effect_buf), effect_buf.len,
+                      total);
+    }
+}
+
+void
+tee_writes_lost(const char *why)
+{
+    char reason[300];
+
+    snprintf(reason, sizeof(reason),
+             "writes were in flight when the pipe to the primary was lost "
+             "(%s); their outcome is unknown", why);
+    replica_mark_all_diverged(reason);
+}

@@ -1,0 +1,26 @@
+/*
+ * tee.h -- from applied writes to the replication stream (DESIGN I3): the
+ * pipe hands over each write (or transaction) with the primary's replies,
+ * the tee renders its effects and appends them to the stream.
+ */
+#ifndef TD_TEE_H
+#define TD_TEE_H
+
+#include <stddef.h>
+
+/* One write: raw is its RESP command; probes the PEXPIRETIME replies that
+ * followed it (if its effect needs them). */
+void tee_write(long long db, const char *raw, size_t rawlen,
+               const char *reply, size_t rlen, const char *probes,
+               size_t plen);
+
+/* A transaction: raw holds its queued commands, reply is EXEC's. The
+ * applied commands' effects enter the stream as one unit. */
+void tee_exec(long long db, const char *raw, size_t rawlen,
+              const char *reply, size_t rlen, const char *probes,
+              size_t plen);
+
+/* The pipe was lost with writes in flight: their outcome is unknown. */
+void tee_writes_lost(const char *why);
+
+#endif
