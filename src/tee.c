@@ -47,10 +47,12 @@ next_reply(struct reply_iter *it, const char **reply, size_t *len)
     return 1;
 }
 
-/* Renders one command's effect into effect_buf; returns commands added. */
+/* Renders one command's effect into effect_buf; returns commands added.
+ * raw is the command as sent: the common case appends it unchanged. */
 static int
-render_one(size_t argc, const struct resp_arg *argv, const char *reply,
-           size_t rlen, struct reply_iter *probes)
+render_one(size_t argc, const struct resp_arg *argv, const char *raw,
+           size_t rawlen, const char *reply, size_t rlen,
+           struct reply_iter *probes)
 {
     struct cmd *cmd = NULL;
     enum effect e;
@@ -63,6 +65,13 @@ render_one(size_t argc, const struct resp_arg *argv, const char *reply,
         return 0;
     }
     e = effects_classify(cmd, argc, argv, &ttl_key);
+    if (e == EFFECT_AS_SENT) {
+        if (rlen == 0 || reply[0] == '-') {
+            return 0;
+        }
+        buf_append(&effect_buf, raw, rawlen);
+        return 1;
+    }
     if (effects_need_ttl(e) && !next_reply(probes, &probe, &plen)) {
         probe = NULL;
     }
@@ -105,7 +114,8 @@ tee_write(long long db, const char *raw, size_t rawlen, const char *reply,
         RESP_COMMAND) {
         return;
     }
-    n = render_one(parser.argc, parser.argv, reply, rlen, &pit);
+    n = render_one(parser.argc, parser.argv, raw, consumed, reply, rlen,
+                   &pit);
     if (n > 0) {
         stream_append(&srv.stream, db, buf_head(&effect_buf), effect_buf.len,
                       (uint64_t)n);
@@ -146,7 +156,8 @@ tee_exec(long long db, const char *raw, size_t rawlen, const char *reply,
             !next_reply(&rit, &r, &len)) {
             break;
         }
-        n = render_one(parser.argc, parser.argv, r, len, &pit);
+        n = render_one(parser.argc, parser.argv, raw + off, consumed, r, len,
+                       &pit);
         total += n > 0 ? (uint64_t)n : 0;
         off += consumed;
     }
