@@ -138,6 +138,9 @@ on_down(struct conn *c, const char *why, int was_up)
          * it until they are seeded again. */
         tee_writes_lost(why);
     }
+    if (was_up && p->tee) {
+        tee_pipe_lost();
+    }
     buf_clear(&p->writes);
     buf_clear(&p->held_reply);
     buf_clear(&p->probe_replies);
@@ -513,6 +516,16 @@ pipe_send_internal(struct pipe *p, const char *cmd, size_t len,
     s.ctx = ctx;
     buf_append(&p->out, cmd, len);
     slot_push(p, &s);
+}
+
+static void select_db(struct pipe *p, long long db);
+
+void
+pipe_send_internal_db(struct pipe *p, long long db, const char *cmd,
+                      size_t len, pipe_reply_fn fn, void *ctx)
+{
+    select_db(p, db);
+    pipe_send_internal(p, cmd, len, fn, ctx);
 }
 
 static void

@@ -115,6 +115,10 @@ void pipe_send_transaction(struct pipe *p, struct req *r, long long db,
 void pipe_send_internal(struct pipe *p, const char *cmd, size_t len,
                         pipe_reply_fn fn, void *ctx);
 
+/* Sends one of tandem's own commands to run in database db. */
+void pipe_send_internal_db(struct pipe *p, long long db, const char *cmd,
+                           size_t len, pipe_reply_fn fn, void *ctx);
+
 /* Writes what is pending (called once per loop iteration). */
 void pipe_flush(struct pipe *p);
 

@@ -145,6 +145,43 @@ version_cmp(const char *a, const char *b)
     return 0;
 }
 
+static void
+start_seed(struct replica *r, const char *why)
+{
+    r->diverged = 0;
+    r->inflight_count = 0;
+    r->inflight_head = 0;
+    r->writing = 0;
+    conn_up(&r->conn);
+    set_state(r, REPLICA_SEEDING, why);
+    seed_start(r, why);
+}
+
+void
+replica_seeded(struct replica *r, const struct backlog_mark *m)
+{
+    r->acked = m->offset;
+    r->sent = m->offset;
+    r->sent_commands = m->commands;
+    r->sent_db = m->db;
+    r->last_ack_ms = td_mstime();
+    set_state(r, REPLICA_ONLINE, NULL);
+}
+
+void
+replica_pipe_lost(void)
+{
+    size_t i;
+
+    for (i = 0; i < nreplicas; i++) {
+        if (replicas[i].state == REPLICA_SEEDING ||
+            replicas[i].seed.active) {
+            conn_fail(&replicas[i].conn, "the pipe to the primary was lost "
+                                         "during the seed; it starts over");
+        }
+    }
+}
+
 /* Everything read at connect is in: continue from the stamp, replay an
  * empty fleet from the start, or leave the replica out of service. */
 static void
@@ -156,9 +193,7 @@ decide(struct replica *r)
     uint64_t off = 0;
 
     if (r->diverged) {
-        out_of_service(r, REPLICA_NEEDS_SEED, r->why[0] != '\0'
-                                                  ? r->why
-                                                  : "diverged earlier");
+        start_seed(r, r->why[0] != '\0' ? r->why : "diverged earlier");
         return;
     }
     if (colon != NULL && (size_t)(colon - r->stamp) == 40 &&
@@ -169,7 +204,7 @@ decide(struct replica *r)
                      "its stamp offset %llu is no longer in the backlog "
                      "(first offset %llu)", (unsigned long long)off,
                      (unsigned long long)backlog_first(&srv.stream.backlog));
-            out_of_service(r, REPLICA_NEEDS_SEED, why);
+            start_seed(r, why);
             return;
         }
     } else if (r->stamp[0] == '\0' && !r->has_keys &&
@@ -186,7 +221,7 @@ decide(struct replica *r)
             snprintf(why, sizeof(why),
                      "its stamp is from another stream (%.60s)", r->stamp);
         }
-        out_of_service(r, REPLICA_NEEDS_SEED, why);
+        start_seed(r, why);
         return;
     }
     r->acked = off;
@@ -425,6 +460,16 @@ start_batch(struct replica *r)
 static void
 replica_send(struct replica *r)
 {
+    if (r->state == REPLICA_SEEDING) {
+        seed_tick(r);
+        return;
+    }
+    if (r->seed.finishing) {
+        seed_write(r);    /* the seed's last commands go first */
+        if (r->seed.flow.len > 0) {
+            return;
+        }
+    }
     if (r->state != REPLICA_ONLINE) {
         return;
     }
@@ -503,6 +548,9 @@ on_reply(struct conn *c, const char *reply, size_t len)
         handshake_reply(r, reply, len);
         return;
     }
+    if (seed_on_reply(r, reply, len)) {
+        return;
+    }
     if (r->state != REPLICA_ONLINE || r->inflight_count == 0) {
         conn_fail(c, "unexpected reply from the replica");
         return;
@@ -548,6 +596,7 @@ on_down(struct conn *c, const char *why, int was_up)
     r->inflight_count = 0;
     r->inflight_head = 0;
     r->writing = 0;
+    seed_stop(r);
     if (r->state == REPLICA_NEEDS_SEED || r->state == REPLICA_REFUSED) {
         return;    /* closed on purpose; said why already */
     }
@@ -568,6 +617,19 @@ static const struct conn_ops replica_conn_ops = {
     on_down,
 };
 
+/* The stream's hook: seeds in progress see every unit appended. */
+static void
+on_stream_append(void *ctx, long long db, const char *p, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < nreplicas; i++) {
+        if (replicas[i].seed.active) {
+            seed_on_stream(&replicas[i], db, p, len);
+        }
+    }
+}
+
 void
 replica_start_all(void)
 {
@@ -577,6 +639,8 @@ replica_start_all(void)
     if (nreplicas == 0) {
         return;
     }
+    srv.stream.on_append = on_stream_append;
+    srv.stream.on_append_ctx = NULL;
     replicas = td_calloc(nreplicas, sizeof(*replicas));
     for (i = 0; i < nreplicas; i++) {
         struct replica *r = &replicas[i];
@@ -586,6 +650,7 @@ replica_start_all(void)
         r->state = REPLICA_DOWN;
         buf_init(&r->prefix);
         buf_init(&r->suffix);
+        seed_init(&r->seed);
         conn_init(&r->conn, "replica", r->addr->host, r->addr->port,
                   &replica_conn_ops, r);
         conn_connect(&r->conn);
@@ -606,6 +671,7 @@ replica_stop_all(void)
         conn_free(&r->conn);
         buf_free(&r->prefix);
         buf_free(&r->suffix);
+        seed_free(&r->seed);
         free(r->inflight);
     }
     free(replicas);
@@ -640,7 +706,8 @@ replica_count_acked(uint64_t off)
     size_t i;
 
     for (i = 0; i < nreplicas; i++) {
-        if (replicas[i].state == REPLICA_ONLINE && replicas[i].acked >= off) {
+        if (replicas[i].state == REPLICA_ONLINE &&
+            !replicas[i].seed.finishing && replicas[i].acked >= off) {
             n++;
         }
     }
@@ -653,7 +720,7 @@ replica_info(struct buf *b)
     uint64_t end = stream_offset(&srv.stream);
     int64_t now = td_mstime();
     int connected = 0;
-    char line[512];
+    char line[1024];
     size_t i;
 
     for (i = 0; i < nreplicas; i++) {
@@ -676,19 +743,26 @@ replica_info(struct buf *b)
         char *p;
 
         /* The reason is free text: keep the line parseable. */
-        snprintf(reason, sizeof(reason), "%s", online ? "" : r->why);
+        snprintf(reason, sizeof(reason), "%s",
+                 online || r->state == REPLICA_SEEDING ? "" : r->why);
         for (p = reason; *p != '\0'; p++) {
             if (*p == ',' || *p == '\r' || *p == '\n' || *p == ':') {
                 *p = ';';
             }
         }
+        char progress[256] = "";
+
+        if (r->state == REPLICA_SEEDING) {
+            progress[0] = ',';
+            seed_describe(r, progress + 1, sizeof(progress) - 1);
+        }
         snprintf(line, sizeof(line),
                  "slave%zu:ip=%s,port=%d,state=%s,offset=%llu,lag=%lld,"
-                 "lag_bytes=%llu,lag_ms=%lld,batches=%llu%s%s\r\n",
+                 "lag_bytes=%llu,lag_ms=%lld,batches=%llu%s%s%s\r\n",
                  i, r->addr->host, r->addr->port, state_names[r->state],
                  (unsigned long long)r->acked, (long long)(lag_ms / 1000),
                  (unsigned long long)lag_bytes, (long long)lag_ms,
-                 (unsigned long long)r->batches,
+                 (unsigned long long)r->batches, progress,
                  reason[0] != '\0' ? ",reason=" : "", reason);
         buf_append_str(b, line);
     }

@@ -21,13 +21,17 @@
 
 #include <stdint.h>
 
+#include "backlog.h"
+
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "seed.h"
 
 #define REPLICA_STATE_LIST(X)                                            \
     X(DOWN, "down")                /* not connected */                   \
     X(HANDSHAKE, "handshake")      /* connected, reading its stamp */    \
+    X(SEEDING, "seeding")          /* being seeded (DUMP/RESTORE) */     \
     X(ONLINE, "online")            /* in sync: acks count for WAIT */    \
     X(NEEDS_SEED, "needs-seed")    /* out of service until seeded */     \
     X(REFUSED, "refused")          /* older Redis than the primary */
@@ -77,6 +81,8 @@ struct replica {
     size_t               inflight_count;
     size_t               inflight_cap;
 
+    struct seed          seed;          /* while seeding */
+
     int64_t              last_ack_ms;   /* td_mstime() */
     uint64_t             batches;
     uint64_t             acked_at_last_report;
@@ -89,6 +95,13 @@ void replica_stop_all(void);
 /* Sends what the stream has beyond each link (once per loop iteration,
  * after the chunk is closed). */
 void replica_flush_all(void);
+
+/* A seed is complete up to the stream's boundary m: the link continues
+ * from there (the seed's last replies still pending). */
+void replica_seeded(struct replica *r, const struct backlog_mark *m);
+
+/* The pipe to the primary was lost: seeds in progress start over. */
+void replica_pipe_lost(void);
 
 /* Takes every replica out of service (their state is unknown). */
 void replica_mark_all_diverged(const char *why);

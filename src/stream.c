@@ -72,6 +72,9 @@ stream_append(struct stream *s, long long db, const char *p, size_t len,
     backlog_append(&s->backlog, p, len);
     s->commands += ncmds;
     s->chunk_commands += ncmds;
+    if (s->on_append != NULL) {
+        s->on_append(s->on_append_ctx, db, p, len);
+    }
 }
 
 int

@@ -21,6 +21,10 @@ struct stream {
     long long      db;              /* database selected at the end */
     uint64_t       commands;        /* commands appended so far */
     uint64_t       chunk_commands;  /* commands since the last mark */
+    /* Called with each unit appended (seeds in progress filter it). */
+    void           (*on_append)(void *ctx, long long db, const char *p,
+                                size_t len);
+    void           *on_append_ctx;
     int            origin_empty;    /* the primary held no keys at
                                      * offset 0 (I1: tandem is the sole
                                      * writer), so an empty replica can

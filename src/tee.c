@@ -168,6 +168,12 @@ tee_exec(long long db, const char *raw, size_t rawlen, const char *reply,
 }
 
 void
+tee_pipe_lost(void)
+{
+    replica_pipe_lost();
+}
+
+void
 tee_writes_lost(const char *why)
 {
     char reason[300];

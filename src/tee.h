@@ -20,6 +20,9 @@ void tee_exec(long long db, const char *raw, size_t rawlen,
               const char *reply, size_t rlen, const char *probes,
               size_t plen);
 
+/* The pipe was lost: seeds in progress lost their transfers. */
+void tee_pipe_lost(void);
+
 /* The pipe was lost with writes in flight: their outcome is unknown. */
 void tee_writes_lost(const char *why);
 
