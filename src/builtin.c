@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "info.h"
 #include "multi.h"
+#include "replica.h"
 #include "server.h"
 #include "version.h"
 #include "wait.h"
@@ -46,6 +47,8 @@ static void cmd_discard(struct client *, size_t, const struct resp_arg *,
                         const char *, size_t, int);
 static void cmd_wait(struct client *, size_t, const struct resp_arg *,
                      const char *, size_t, int);
+static void cmd_tandem(struct client *, size_t, const struct resp_arg *,
+                       const char *, size_t, int);
 
 static const struct builtin builtins[] = {
     {"ping", -1, BUILTIN_QUEUED, cmd_ping},
@@ -56,6 +59,7 @@ static const struct builtin builtins[] = {
     {"exec", 1, BUILTIN_IN_MULTI, cmd_exec},
     {"discard", 1, BUILTIN_IN_MULTI, cmd_discard},
     {"wait", 3, 0, cmd_wait},
+    {"tandem", -2, 0, cmd_tandem},
     {"hello", -1, BUILTIN_NO_AUTH, cmd_hello},
     {"auth", -2, BUILTIN_NO_AUTH, cmd_auth},
     {"select", 2, 0, cmd_select},
@@ -566,4 +570,73 @@ cmd_wait(struct client *c, size_t argc, const struct resp_arg *argv,
          const char *raw, size_t rawlen, int is_inline)
 {
     wait_command(c, argc, argv);
+}
+
+static const char *const tandem_help[] = {
+    "TANDEM <subcommand> [<arg> ...]. Subcommands are:",
+    "STATUS",
+    "    The stream, the primary link and the replicas, in one text.",
+    "REPLICAS",
+    "    One line per replica: address, state, offsets, lag, seeding.",
+    "RESYNC <host:port>",
+    "    Seed the replica again from the primary (DUMP/RESTORE).",
+    "HELP",
+    "    Print this help.",
+};
+
+/* tandem's own admin command, on the client port like Redis's INFO. */
+static void
+cmd_tandem(struct client *c, size_t argc, const struct resp_arg *argv,
+           const char *raw, size_t rawlen, int is_inline)
+{
+    const struct resp_arg *sub = &argv[1];
+    struct buf *b;
+    size_t i;
+
+    if (td_slice_eq(sub->ptr, sub->len, "replicas") && argc == 2) {
+        replica_list(client_reply_buf(c));
+    } else if (td_slice_eq(sub->ptr, sub->len, "resync") && argc == 3) {
+        if (!replica_resync(argv[2].ptr, argv[2].len)) {
+            char msg[256];
+
+            snprintf(msg, sizeof(msg), "tandem: no replica '%.*s'",
+                     (int)TD_MIN(argv[2].len, 128), argv[2].ptr);
+            dispatch_error(c, msg);
+            return;
+        }
+        resp_add_simple(client_reply_buf(c), "OK");
+    } else if (td_slice_eq(sub->ptr, sub->len, "status") && argc == 2) {
+        struct buf text;
+        char line[512];
+
+        buf_init(&text);
+        snprintf(line, sizeof(line),
+                 "stream_id:%s\r\nstream_offset:%llu\r\n"
+                 "primary:%s\r\nprimary_link_status:%s\r\n"
+                 "replicas:%zu\r\nreplicas_online:%d\r\n"
+                 "connected_clients:%llu\r\n",
+                 srv.stream.id,
+                 (unsigned long long)stream_offset(&srv.stream),
+                 srv.cfg.primary.spec, conn_state_name(srv.pipe.conn.state),
+                 replica_total(), replica_online_count(),
+                 (unsigned long long)srv.nclients);
+        buf_append_str(&text, line);
+        resp_add_bulk(client_reply_buf(c), buf_head(&text), text.len);
+        buf_free(&text);
+    } else if (td_slice_eq(sub->ptr, sub->len, "help") && argc == 2) {
+        b = client_reply_buf(c);
+        resp_add_array(b, (long long)(sizeof(tandem_help) /
+                                      sizeof(tandem_help[0])));
+        for (i = 0; i < sizeof(tandem_help) / sizeof(tandem_help[0]); i++) {
+            resp_add_simple(b, tandem_help[i]);
+        }
+    } else {
+        char msg[256];
+
+        snprintf(msg, sizeof(msg),
+                 "unknown subcommand or wrong number of arguments for "
+                 "'%.*s'. Try TANDEM HELP.",
+                 (int)TD_MIN(sub->len, 128), sub->ptr);
+        dispatch_error(c, msg);
+    }
 }

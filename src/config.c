@@ -56,6 +56,8 @@ static const struct directive directives[] = {
     {"meta-db", D_INT, OFF(meta_db), "15", 0, 1023},
     {"backlog-size", D_MEMORY, OFF(backlog_size), "64mb", 16 * 1024,
      1LL << 40},
+    {"seed-max-keys-per-sec", D_INT, OFF(seed_max_keys_per_sec), "0", 0,
+     1000000000},
     {"requirepass", D_STRING, OFF(requirepass), "", 0, 0},
     {"maxclients", D_INT, OFF(maxclients), "10000", 1, 1000000},
     {"timeout", D_INT, OFF(timeout), "0", 0, 100000000},

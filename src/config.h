@@ -49,6 +49,7 @@ struct config {
     long long           connect_timeout;         /* ms */
     long long           meta_db;
     long long           backlog_size;            /* bytes of stream kept */
+    long long           seed_max_keys_per_sec;   /* 0: unlimited */
 
     /* Clients */
     char                *requirepass;

@@ -154,6 +154,7 @@ start_seed(struct replica *r, const char *why)
     r->writing = 0;
     conn_up(&r->conn);
     set_state(r, REPLICA_SEEDING, why);
+    r->seeds++;
     seed_start(r, why);
 }
 
@@ -193,7 +194,8 @@ decide(struct replica *r)
     uint64_t off = 0;
 
     if (r->diverged) {
-        start_seed(r, r->why[0] != '\0' ? r->why : "diverged earlier");
+        start_seed(r, r->diverged_why[0] != '\0' ? r->diverged_why
+                                                : "diverged earlier");
         return;
     }
     if (colon != NULL && (size_t)(colon - r->stamp) == 40 &&
@@ -572,6 +574,7 @@ on_reply(struct conn *c, const char *reply, size_t len)
                  "there (%s) but applied on the primary",
                  (unsigned long long)b->end, err);
         r->diverged = 1;
+        snprintf(r->diverged_why, sizeof(r->diverged_why), "%.200s", why);
         out_of_service(r, REPLICA_NEEDS_SEED, why);
         return;
     }
@@ -691,6 +694,7 @@ replica_mark_all_diverged(const char *why)
             continue;
         }
         r->diverged = 1;
+        snprintf(r->diverged_why, sizeof(r->diverged_why), "%s", why);
         if (r->state == REPLICA_DOWN) {
             snprintf(r->why, sizeof(r->why), "%s", why);
             continue;
@@ -714,13 +718,53 @@ replica_count_acked(uint64_t off)
     return n;
 }
 
-void
-replica_info(struct buf *b)
+/* One replica's INFO fields: "ip=...,port=...,state=...,...". */
+static void
+describe(const struct replica *r, char *line, size_t size)
 {
     uint64_t end = stream_offset(&srv.stream);
     int64_t now = td_mstime();
+    int online = r->state == REPLICA_ONLINE;
+    uint64_t lag_bytes = online ? end - r->acked : 0;
+    int64_t lag_ms = 0;
+    char reason[sizeof(r->why)];
+    char progress[256] = "";
+    char *p;
+
+    if (online && lag_bytes > 0) {
+        lag_ms = r->inflight_count > 0
+                     ? now - r->inflight[r->inflight_head].sent_ms
+                     : now - r->last_ack_ms;
+    }
+    if (r->state == REPLICA_SEEDING) {
+        progress[0] = ',';
+        seed_describe(r, progress + 1, sizeof(progress) - 1);
+    }
+    /* The reason is free text: keep the line parseable. */
+    snprintf(reason, sizeof(reason), "%s",
+             online || r->state == REPLICA_SEEDING ? "" : r->why);
+    for (p = reason; *p != '\0'; p++) {
+        if (*p == ',' || *p == '\r' || *p == '\n' || *p == ':') {
+            *p = ';';
+        }
+    }
+    snprintf(line, size,
+             "ip=%s,port=%d,state=%s,offset=%llu,lag=%lld,lag_bytes=%llu,"
+             "lag_ms=%lld,batches=%llu,seeds=%llu%s%s%s",
+             r->addr->host, r->addr->port, state_names[r->state],
+             (unsigned long long)r->acked, (long long)(lag_ms / 1000),
+             (unsigned long long)lag_bytes, (long long)lag_ms,
+             (unsigned long long)r->batches,
+             (unsigned long long)r->seeds, progress,
+             reason[0] != '\0' ? ",reason=" : "", reason);
+}
+
+void
+replica_info(struct buf *b)
+{
     int connected = 0;
     char line[1024];
+    char fields[960];
     size_t i;
 
     for (i = 0; i < nreplicas; i++) {
@@ -729,41 +773,67 @@ replica_info(struct buf *b)
     snprintf(line, sizeof(line), "connected_slaves:%d\r\n", connected);
     buf_append_str(b, line);
     for (i = 0; i < nreplicas; i++) {
-        const struct replica *r = &replicas[i];
-        int online = r->state == REPLICA_ONLINE;
-        uint64_t lag_bytes = online ? end - r->acked : 0;
-        int64_t lag_ms = 0;
-
-        if (online && lag_bytes > 0) {
-            lag_ms = r->inflight_count > 0
-                         ? now - r->inflight[r->inflight_head].sent_ms
-                         : now - r->last_ack_ms;
-        }
-        char reason[sizeof(r->why)];
-        char *p;
-
-        /* The reason is free text: keep the line parseable. */
-        snprintf(reason, sizeof(reason), "%s",
-                 online || r->state == REPLICA_SEEDING ? "" : r->why);
-        for (p = reason; *p != '\0'; p++) {
-            if (*p == ',' || *p == '\r' || *p == '\n' || *p == ':') {
-                *p = ';';
-            }
-        }
-        char progress[256] = "";
-
-        if (r->state == REPLICA_SEEDING) {
-            progress[0] = ',';
-            seed_describe(r, progress + 1, sizeof(progress) - 1);
-        }
-        snprintf(line, sizeof(line),
-                 "slave%zu:ip=%s,port=%d,state=%s,offset=%llu,lag=%lld,"
-                 "lag_bytes=%llu,lag_ms=%lld,batches=%llu%s%s%s\r\n",
-                 i, r->addr->host, r->addr->port, state_names[r->state],
-                 (unsigned long long)r->acked, (long long)(lag_ms / 1000),
-                 (unsigned long long)lag_bytes, (long long)lag_ms,
-                 (unsigned long long)r->batches, progress,
-                 reason[0] != '\0' ? ",reason=" : "", reason);
+        describe(&replicas[i], fields, sizeof(fields));
+        snprintf(line, sizeof(line), "slave%zu:%s\r\n", i, fields);
         buf_append_str(b, line);
     }
+}
+
+void
+replica_list(struct buf *b)
+{
+    char line[1024];
+    char fields[960];
+    size_t i;
+
+    resp_add_array(b, (long long)nreplicas);
+    for (i = 0; i < nreplicas; i++) {
+        describe(&replicas[i], fields, sizeof(fields));
+        snprintf(line, sizeof(line), "%s %s", replicas[i].addr->spec, fields);
+        resp_add_bulk_str(b, line);
+    }
+}
+
+int
+replica_resync(const char *spec, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < nreplicas; i++) {
+        struct replica *r = &replicas[i];
+        char hostport[300];
+
+        snprintf(hostport, sizeof(hostport), "%s:%d", r->addr->host,
+                 r->addr->port);
+        if (!td_slice_eq(spec, len, r->addr->spec) &&
+            !td_slice_eq(spec, len, hostport)) {
+            continue;
+        }
+        r->diverged = 1;
+        snprintf(r->diverged_why, sizeof(r->diverged_why),
+                 "TANDEM RESYNC by an operator");
+        if (r->state == REPLICA_REFUSED) {
+            r->state = REPLICA_DOWN;
+        }
+        if (r->conn.state != CONN_DOWN) {
+            out_of_service(r, REPLICA_NEEDS_SEED,
+                           "TANDEM RESYNC by an operator");
+        } else {
+            conn_connect(&r->conn);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+int
+replica_online_count(void)
+{
+    return replica_count_acked(0);
+}
+
+size_t
+replica_total(void)
+{
+    return nreplicas;
 }

@@ -57,6 +57,7 @@ struct replica {
     enum replica_state   state;
     char                 why[256];      /* reason for needs-seed/refused */
     int                  diverged;      /* must be seeded before use */
+    char                 diverged_why[256];
 
     int                  handshake_left;
     char                 stamp[128];    /* read at connect */
@@ -82,6 +83,7 @@ struct replica {
     size_t               inflight_cap;
 
     struct seed          seed;          /* while seeding */
+    uint64_t             seeds;         /* seeds started */
 
     int64_t              last_ack_ms;   /* td_mstime() */
     uint64_t             batches;
@@ -111,6 +113,13 @@ int replica_count_acked(uint64_t off);
 
 /* INFO # Replication lines. */
 void replica_info(struct buf *b);
+/* TANDEM REPLICAS: an array with one line per replica. */
+void replica_list(struct buf *b);
+/* TANDEM RESYNC: forces a seed of the replica named by spec (as
+ * configured, or host:port). Returns 0 when there is no such replica. */
+int replica_resync(const char *spec, size_t len);
+int replica_online_count(void);
+size_t replica_total(void);
 
 const char *replica_state_name(enum replica_state s);
 

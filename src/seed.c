@@ -280,8 +280,36 @@ on_scan(void *ctx, const char *reply, size_t len)
     free(call);
 }
 
+/* How many keys the pace limit lets through now (seed-max-keys-per-sec;
+ * unlimited when 0). The budget refills continuously and holds at most
+ * one second's worth. */
+static uint64_t
+budget(struct seed *s)
+{
+    double rate = (double)srv.cfg.seed_max_keys_per_sec;
+    int64_t now = td_mstime();
+
+    if (rate <= 0) {
+        return UINT64_MAX;
+    }
+    s->tokens += rate * (double)(now - s->tokens_ms) / 1000.0;
+    s->tokens_ms = now;
+    if (s->tokens > rate) {
+        s->tokens = rate;
+    }
+    return s->tokens >= 1 ? (uint64_t)s->tokens : 0;
+}
+
 static void
-issue_scan(struct replica *r)
+spend(struct seed *s, uint64_t keys)
+{
+    if (srv.cfg.seed_max_keys_per_sec > 0) {
+        s->tokens -= (double)keys;
+    }
+}
+
+static void
+issue_scan(struct replica *r, uint64_t count_limit)
 {
     struct seed *s = &r->seed;
     struct seed_call *call = td_calloc(1, sizeof(*call));
@@ -289,8 +317,10 @@ issue_scan(struct replica *r)
     struct resp_arg argv[4] = {{"SCAN", 4}, {s->cursor, strlen(s->cursor)},
                                {"COUNT", 5}, {count, 0}};
 
-    argv[3].len = (size_t)snprintf(count, sizeof(count), "%d",
-                                   SEED_SCAN_COUNT);
+    count_limit = TD_MIN(count_limit, SEED_SCAN_COUNT);
+    argv[3].len = (size_t)snprintf(count, sizeof(count), "%llu",
+                                   (unsigned long long)count_limit);
+    spend(s, count_limit);
     call->r = r;
     call->generation = s->generation;
     call->db = s->scan_db;
@@ -357,13 +387,13 @@ call_on_pipe(struct replica *r, pipe_reply_fn fn, size_t argc,
 
 /* ---- start, stop, progress ---------------------------------------- */
 
+static void ask_primary(struct replica *r);
+
 void
 seed_start(struct replica *r, const char *why)
 {
     struct seed *s = &r->seed;
     struct resp_arg flushall[2] = {{"FLUSHALL", 8}, {"ASYNC", 5}};
-    struct resp_arg fdump[2] = {{"FUNCTION", 8}, {"DUMP", 4}};
-    struct resp_arg keyspace[2] = {{"INFO", 4}, {"keyspace", 8}};
     uint64_t generation = s->generation + 1;
     uint64_t restarts = s->restarts + (s->generation > 0);
 
@@ -378,6 +408,7 @@ seed_start(struct replica *r, const char *why)
     s->flow_db = -1;
     s->started_ms = td_mstime();
     s->last_log_ms = s->started_ms;
+    s->tokens_ms = s->started_ms;
     log_notice("Seeding replica %s (%s): its data is replaced, as a Redis "
                "replica's on a full sync", r->addr->spec, why);
 
@@ -385,11 +416,19 @@ seed_start(struct replica *r, const char *why)
      * mistaken for an in-sync one. */
     flow_add_argv(r, -1, 2, flushall);
     stamp(r, "seeding");
-    if (pipe_is_up(&srv.pipe)) {
-        s->functions_pending = 1;
-        call_on_pipe(r, on_functions, 2, fdump);
-        call_on_pipe(r, on_keyspace, 2, keyspace);
-    }
+    s->functions_pending = 1;
+}
+
+/* Functions and the key count are asked for once the pipe is up. */
+static void
+ask_primary(struct replica *r)
+{
+    struct resp_arg fdump[2] = {{"FUNCTION", 8}, {"DUMP", 4}};
+    struct resp_arg keyspace[2] = {{"INFO", 4}, {"keyspace", 8}};
+
+    r->seed.asked = 1;
+    call_on_pipe(r, on_functions, 2, fdump);
+    call_on_pipe(r, on_keyspace, 2, keyspace);
 }
 
 void
@@ -622,14 +661,19 @@ seed_tick(struct replica *r)
         return;
     }
     if (pipe_is_up(&srv.pipe) && !s->finishing) {
-        while (s->transfers_inflight < SEED_MAX_TRANSFERS) {
+        uint64_t allowed = budget(s);
+
+        if (!s->asked) {
+            ask_primary(r);
+        }
+        while (s->transfers_inflight < SEED_MAX_TRANSFERS && allowed > 0) {
             long long db;
             char *key;
             size_t klen;
 
             if (s->scanning) {
                 if (!s->scan_inflight) {
-                    issue_scan(r);
+                    issue_scan(r, allowed);
                 }
                 break;
             }
@@ -638,6 +682,8 @@ seed_tick(struct replica *r)
             }
             if (!keyset_has(&s->moving, db, key, klen)) {
                 transfer(r, db, key, klen);
+                spend(s, 1);
+                allowed--;
             }
             free(key);
         }

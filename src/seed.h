@@ -42,6 +42,8 @@ struct seed {
     char          cursor[32];
     int           scan_inflight;    /* a SCAN awaits its reply */
     int           functions_pending;/* FUNCTION DUMP awaits its reply */
+    int           asked;            /* FUNCTION DUMP and INFO keyspace
+                                     * sent on the pipe */
     uint64_t      transfers_inflight;
     struct keyset dirty;            /* to transfer */
     struct keyset moving;           /* transfer on its way */
@@ -52,6 +54,8 @@ struct seed {
     uint64_t      replies_pending;  /* replies to written commands */
     int           finishing;        /* stamped; awaiting last replies */
     uint64_t      restarts;
+    double        tokens;           /* seed-max-keys-per-sec budget */
+    int64_t       tokens_ms;        /* when tokens were last topped up */
 
     /* progress */
     uint64_t      keys_done;

@@ -32,9 +32,11 @@ struct server srv;
 static void
 before_sleep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-    pipe_flush(&srv.pipe);
+    /* Replica links may ask the pipe for key transfers and SCANs: they
+     * go first, so that the pipe's write carries them too. */
     stream_close_chunk(&srv.stream);
     replica_flush_all();
+    pipe_flush(&srv.pipe);
     wait_check_all();
     client_flush_all();
     client_reap();
