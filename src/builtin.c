@@ -62,7 +62,7 @@ static const struct builtin builtins[] = {
     {"tandem", -2, 0, cmd_tandem},
     {"hello", -1, BUILTIN_NO_AUTH, cmd_hello},
     {"auth", -2, BUILTIN_NO_AUTH, cmd_auth},
-    {"select", 2, 0, cmd_select},
+    {"select", 2, BUILTIN_IN_MULTI, cmd_select},
     {"client", -2, 0, cmd_client},
     {"command", -1, 0, cmd_command},
     {"info", -1, 0, cmd_info},
@@ -291,6 +291,16 @@ cmd_hello(struct client *c, size_t argc, const struct resp_arg *argv,
     resp_add_array(b, 0);
 }
 
+/* Inside a transaction a refused SELECT dooms its EXEC, as in Redis. */
+static void
+select_error(struct client *c, const char *msg)
+{
+    if (c->multi) {
+        multi_flag_error(c);
+    }
+    dispatch_error(c, msg);
+}
+
 static void
 cmd_select(struct client *c, size_t argc, const struct resp_arg *argv,
            const char *raw, size_t rawlen, int is_inline)
@@ -299,11 +309,11 @@ cmd_select(struct client *c, size_t argc, const struct resp_arg *argv,
 
     if (!td_str2ll(argv[1].ptr, argv[1].len, &db) || db > INT32_MAX ||
         db < INT32_MIN) {
-        dispatch_error(c, "value is not an integer or out of range");
+        select_error(c, "value is not an integer or out of range");
         return;
     }
     if (db < 0 || db >= srv.pipe.databases) {
-        dispatch_error(c, "DB index is out of range");
+        select_error(c, "DB index is out of range");
         return;
     }
     if (db == srv.cfg.meta_db) {
@@ -312,7 +322,14 @@ cmd_select(struct client *c, size_t argc, const struct resp_arg *argv,
         snprintf(msg, sizeof(msg),
                  "tandem: DB %lld is reserved for tandem's replication "
                  "metadata (meta-db)", db);
-        dispatch_error(c, msg);
+        select_error(c, msg);
+        return;
+    }
+    if (c->multi) {
+        /* Runs inside the transaction on the primary, and the client is
+         * in that database after EXEC, as with Redis. */
+        multi_queue(c, argc, argv, raw, rawlen, is_inline);
+        c->multi_db = db;
         return;
     }
     c->db = db;

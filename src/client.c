@@ -46,6 +46,7 @@ req_alloc(void)
     r->next = NULL;
     r->client = NULL;
     r->done = 0;
+    r->counted = 0;
     return r;
 }
 
@@ -285,7 +286,9 @@ drain_done(struct client *c)
             c->tail = NULL;
         }
         c->nreqs--;
-        c->held -= r->reply.len;
+        /* Only backend replies were counted; tandem's own replies are
+         * written into the request directly and are small. */
+        c->held -= r->counted;
         buf_append(&c->out, buf_head(&r->reply), r->reply.len);
         req_release(r);
     }
@@ -312,6 +315,7 @@ req_reply(struct req *r, const char *reply, size_t len)
     } else {
         buf_append(&r->reply, reply, len);
         r->done = 1;
+        r->counted = len;
         c->held += len;
     }
     client_want_write(c);

@@ -25,6 +25,7 @@ struct req {
     struct req    *next;      /* next request of the same client */
     struct client *client;    /* NULL once the client has gone */
     struct buf    reply;      /* held reply, while earlier ones are due */
+    size_t        counted;    /* of it, bytes counted in client->held */
     int           done;       /* reply complete */
 };
 
@@ -56,6 +57,8 @@ struct client {
     int                multi;          /* inside MULTI */
     int                multi_dirty;    /* a queued command was refused */
     size_t             multi_count;    /* commands queued */
+    long long          multi_db;       /* database after the queued
+                                        * SELECTs */
     struct buf         multi_buf;      /* queued commands, RESP */
     int                authenticated;
     char               *name;          /* CLIENT SETNAME */

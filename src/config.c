@@ -618,6 +618,34 @@ config_validate(const struct config *c, char *err, size_t errlen)
                  TANDEM_VERSION);
         return TD_ERR;
     }
+    {
+        size_t i;
+        size_t j;
+
+        for (i = 0; i < c->nreplicas; i++) {
+            const struct backend_addr *r = &c->replicas[i];
+
+            if (strcmp(r->host, c->primary.host) == 0 &&
+                r->port == c->primary.port) {
+                snprintf(err, errlen,
+                         "\n*** FATAL CONFIG ERROR (tandem %s) ***\n"
+                         "replica %s is the primary: the stream would be "
+                         "applied to it twice", TANDEM_VERSION, r->spec);
+                return TD_ERR;
+            }
+            for (j = 0; j < i; j++) {
+                if (strcmp(r->host, c->replicas[j].host) == 0 &&
+                    r->port == c->replicas[j].port) {
+                    snprintf(err, errlen,
+                             "\n*** FATAL CONFIG ERROR (tandem %s) ***\n"
+                             "replica %s is listed twice: the stream would "
+                             "be applied to it twice", TANDEM_VERSION,
+                             r->spec);
+                    return TD_ERR;
+                }
+            }
+        }
+    }
     if (c->port == 0 && c->unixsocket == NULL) {
         snprintf(err, errlen,
                  "\n*** FATAL CONFIG ERROR (tandem %s) ***\n"

@@ -28,6 +28,7 @@ multi_command(struct client *c)
         return;
     }
     c->multi = 1;
+    c->multi_db = c->db;
     resp_add_simple(client_reply_buf(c), "OK");
 }
 
@@ -95,8 +96,9 @@ multi_exec(struct client *c)
         dispatch_error(c, msg);
         return;
     }
-    pipe_send_transaction(&srv.pipe, client_req_push(c), c->db,
+    pipe_send_transaction(&srv.pipe, client_req_push(c), c->db, c->multi_db,
                           buf_head(&c->multi_buf), c->multi_buf.len,
                           c->multi_count);
+    c->db = c->multi_db;
     multi_reset(c);
 }

@@ -165,6 +165,9 @@ became_up(struct pipe *p)
                srv.cfg.primary.spec, p->redis_version, p->run_id,
                p->table.ncmds);
     client_resume_all();
+    if (p->tee) {
+        tee_pipe_up();
+    }
 }
 
 static void
@@ -595,17 +598,23 @@ pipe_send_request(struct pipe *p, struct req *r, long long db,
 
 void
 pipe_send_transaction(struct pipe *p, struct req *r, long long db,
-                      const char *queued, size_t len, size_t count)
+                      long long final_db, const char *queued, size_t len,
+                      size_t count)
 {
     static const char multi[] = "*1\r\n$5\r\nMULTI\r\n";
     static const char exec[] = "*1\r\n$4\r\nEXEC\r\n";
+    struct probe_key {
+        struct resp_arg key;
+        long long       db;
+    } *keys = NULL;
     struct pipe_slot s;
     struct resp_parser parser;
-    struct resp_arg *keys = NULL;
     size_t nkeys = 0;
     size_t kcap = 0;
     size_t off = 0;
     size_t i;
+    long long at = db;
+    int selects = 0;
 
     TD_ASSERT(pipe_is_up(p));
     select_db(p, db);
@@ -620,9 +629,10 @@ pipe_send_transaction(struct pipe *p, struct req *r, long long db,
     buf_append(&p->out, exec, sizeof(exec) - 1);
 
     /* The probes follow EXEC, one per queued command with a relative
-     * TTL (their keys are slices of `queued`, still valid here). */
+     * TTL, each in its key's database (their keys are slices of
+     * `queued`, still valid here). */
     resp_parser_init(&parser, srv.cfg.proto_max_bulk_len);
-    while (p->tee && off < len) {
+    while (off < len) {
         size_t consumed = 0;
         struct cmd *cmd = NULL;
         int ttl_key = 0;
@@ -631,7 +641,15 @@ pipe_send_transaction(struct pipe *p, struct req *r, long long db,
                                &consumed) != RESP_COMMAND) {
             break;
         }
-        if (cmdtable_lookup(&p->table, parser.argc, parser.argv, &cmd) ==
+        off += consumed;
+        if (td_slice_eq(parser.argv[0].ptr, parser.argv[0].len, "select") &&
+            parser.argc == 2 &&
+            td_str2ll(parser.argv[1].ptr, parser.argv[1].len, &at)) {
+            selects = 1;
+            continue;
+        }
+        if (p->tee &&
+            cmdtable_lookup(&p->table, parser.argc, parser.argv, &cmd) ==
                 CMD_FOUND &&
             effects_need_ttl(effects_classify(cmd, parser.argc, parser.argv,
                                               &ttl_key)) &&
@@ -640,9 +658,10 @@ pipe_send_transaction(struct pipe *p, struct req *r, long long db,
                 kcap = kcap == 0 ? 8 : kcap * 2;
                 keys = td_realloc(keys, kcap * sizeof(*keys));
             }
-            keys[nkeys++] = parser.argv[ttl_key];
+            keys[nkeys].key = parser.argv[ttl_key];
+            keys[nkeys].db = at;
+            nkeys++;
         }
-        off += consumed;
     }
     memset(&s, 0, sizeof(s));
     s.kind = p->tee ? SLOT_EXEC : SLOT_READ;
@@ -654,9 +673,16 @@ pipe_send_transaction(struct pipe *p, struct req *r, long long db,
         buf_append(&p->writes, queued, len);
     }
     slot_push(p, &s);
-    for (i = 0; i < nkeys; i++) {
-        send_probe(p, &keys[i]);
+    if (selects) {
+        /* The queued SELECTs ran only if EXEC did: the pipe's database is
+         * unknown until tandem selects one itself. */
+        p->db = -1;
     }
+    for (i = 0; i < nkeys; i++) {
+        select_db(p, keys[i].db);
+        send_probe(p, &keys[i].key);
+    }
+    select_db(p, final_db);
     free(keys);
     resp_parser_free(&parser);
     srv.stats.commands_forwarded += count;

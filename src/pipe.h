@@ -108,9 +108,11 @@ void pipe_send_request(struct pipe *p, struct req *r, long long db,
                        const struct resp_arg *argv, const char *raw,
                        size_t rawlen);
 /* Sends a client's transaction: MULTI, the queued commands (count of
- * them, RESP in queued/len), EXEC, whose reply goes to r. */
+ * them, RESP in queued/len), EXEC, whose reply goes to r. It starts in db
+ * and its SELECTs leave the client in final_db. */
 void pipe_send_transaction(struct pipe *p, struct req *r, long long db,
-                           const char *queued, size_t len, size_t count);
+                           long long final_db, const char *queued,
+                           size_t len, size_t count);
 /* Sends one of tandem's own commands. */
 void pipe_send_internal(struct pipe *p, const char *cmd, size_t len,
                         pipe_reply_fn fn, void *ctx);

@@ -145,6 +145,8 @@ version_cmp(const char *a, const char *b)
     return 0;
 }
 
+static void decide(struct replica *r);
+
 static void
 start_seed(struct replica *r, const char *why)
 {
@@ -170,6 +172,19 @@ replica_seeded(struct replica *r, const struct backlog_mark *m)
 }
 
 void
+replica_pipe_up(void)
+{
+    size_t i;
+
+    for (i = 0; i < nreplicas; i++) {
+        if (replicas[i].decide_pending &&
+            replicas[i].state == REPLICA_HANDSHAKE) {
+            decide(&replicas[i]);
+        }
+    }
+}
+
+void
 replica_pipe_lost(void)
 {
     size_t i;
@@ -192,6 +207,23 @@ decide(struct replica *r)
     char why[256];
     const char *colon = strchr(r->stamp, ':');
     uint64_t off = 0;
+
+    /* Whether the primary was empty where the stream began, and its
+     * version, are known once the pipe's handshake is done. */
+    if (!pipe_is_up(&srv.pipe) || !srv.pipe.origin_checked) {
+        r->decide_pending = 1;
+        conn_up(&r->conn);    /* no connect deadline while waiting */
+        return;
+    }
+    r->decide_pending = 0;
+    if (version_cmp(r->redis_version, srv.pipe.redis_version) < 0) {
+        snprintf(why, sizeof(why),
+                 "it runs Redis %s, older than the primary's %s (DUMP "
+                 "payloads do not go backwards)", r->redis_version,
+                 srv.pipe.redis_version);
+        out_of_service(r, REPLICA_REFUSED, why);
+        return;
+    }
 
     if (r->diverged) {
         start_seed(r, r->diverged_why[0] != '\0' ? r->diverged_why
@@ -266,15 +298,10 @@ handshake_reply(struct replica *r, const char *reply, size_t len)
         pipe_info_field(reply, len, "redis_version", version,
                         sizeof(version));
         snprintf(r->redis_version, sizeof(r->redis_version), "%s", version);
-        if (atoi(version) < 7 ||
-            (srv.pipe.redis_version[0] != '\0' &&
-             version_cmp(version, srv.pipe.redis_version) < 0)) {
+        if (atoi(version) < 7) {
             snprintf(why, sizeof(why),
-                     "it runs Redis %s, older than the primary's %s (DUMP "
-                     "payloads do not go backwards; tandem needs Redis 7)",
-                     version[0] != '\0' ? version : "(unknown)",
-                     srv.pipe.redis_version[0] != '\0'
-                         ? srv.pipe.redis_version : "7");
+                     "it runs Redis %s; tandem needs Redis 7 or newer",
+                     version[0] != '\0' ? version : "(unknown)");
             out_of_service(r, REPLICA_REFUSED, why);
         }
         return;
@@ -599,6 +626,7 @@ on_down(struct conn *c, const char *why, int was_up)
     r->inflight_count = 0;
     r->inflight_head = 0;
     r->writing = 0;
+    r->decide_pending = 0;
     seed_stop(r);
     if (r->state == REPLICA_NEEDS_SEED || r->state == REPLICA_REFUSED) {
         return;    /* closed on purpose; said why already */

@@ -60,6 +60,7 @@ struct replica {
     char                 diverged_why[256];
 
     int                  handshake_left;
+    int                  decide_pending; /* waits for the pipe */
     char                 stamp[128];    /* read at connect */
     int                  has_keys;      /* any key outside meta-db */
     char                 redis_version[32];
@@ -101,6 +102,9 @@ void replica_flush_all(void);
 /* A seed is complete up to the stream's boundary m: the link continues
  * from there (the seed's last replies still pending). */
 void replica_seeded(struct replica *r, const struct backlog_mark *m);
+
+/* The pipe to the primary is up: links waiting for it decide. */
+void replica_pipe_up(void);
 
 /* The pipe to the primary was lost: seeds in progress start over. */
 void replica_pipe_lost(void);

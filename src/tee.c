@@ -156,15 +156,38 @@ tee_exec(long long db, const char *raw, size_t rawlen, const char *reply,
             !next_reply(&rit, &r, &len)) {
             break;
         }
-        n = render_one(parser.argc, parser.argv, raw + off, consumed, r, len,
-                       &pit);
-        total += n > 0 ? (uint64_t)n : 0;
         off += consumed;
+        if (td_slice_eq(parser.argv[0].ptr, parser.argv[0].len, "select")) {
+            long long to;
+
+            /* What came before ran in db; what follows, in the new one.
+             * Both parts land in the same chunk, so in one batch. */
+            if (len > 0 && r[0] == '+' && parser.argc == 2 &&
+                td_str2ll(parser.argv[1].ptr, parser.argv[1].len, &to)) {
+                if (total > 0) {
+                    stream_append(&srv.stream, db, buf_head(&effect_buf),
+                                  effect_buf.len, total);
+                }
+                buf_clear(&effect_buf);
+                total = 0;
+                db = to;
+            }
+            continue;
+        }
+        n = render_one(parser.argc, parser.argv, raw + off - consumed,
+                       consumed, r, len, &pit);
+        total += n > 0 ? (uint64_t)n : 0;
     }
     if (total > 0) {
         stream_append(&srv.stream, db, buf_head(&effect_buf), effect_buf.len,
                       total);
     }
+}
+
+void
+tee_pipe_up(void)
+{
+    replica_pipe_up();
 }
 
 void

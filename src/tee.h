@@ -20,6 +20,9 @@ void tee_exec(long long db, const char *raw, size_t rawlen,
               const char *reply, size_t rlen, const char *probes,
               size_t plen);
 
+/* The pipe is up (handshake done): replica links waiting for it go on. */
+void tee_pipe_up(void);
+
 /* The pipe was lost: seeds in progress lost their transfers. */
 void tee_pipe_lost(void);
 
