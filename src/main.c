@@ -98,6 +98,8 @@ main(int argc, char **argv)
         return 1;
     }
     srv.executable = realpath(argv[0], NULL);
+    srv.argc = argc - first;
+    srv.argv = argv + first;
     signal(SIGPIPE, SIG_IGN);
 
     srv.loop = ev_default_loop(EVFLAG_AUTO);

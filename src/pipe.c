@@ -480,7 +480,7 @@ pipe_start(struct pipe *p)
 {
     memset(p, 0, sizeof(*p));
     p->databases = 16;
-    p->tee = srv.cfg.nreplicas > 0;
+    p->tee = srv.cfg.nreplicas > 0;    /* replica_add() turns it on */
     buf_init(&p->out);
     buf_init(&p->writes);
     buf_init(&p->held_reply);
@@ -574,6 +574,10 @@ pipe_send_request(struct pipe *p, struct req *r, long long db,
     buf_append(&p->out, raw, rawlen);
     if (p->tee && cmd != NULL) {
         e = effects_classify(cmd, argc, argv, &ttl_key);
+    } else if (cmd != NULL && (cmd->flags & CMD_WRITE)) {
+        /* Not recorded: the stream no longer describes the primary from
+         * its start, so a replica added later must be seeded. */
+        srv.stream.origin_empty = 0;
     }
     if (e == EFFECT_NONE) {
         s.kind = SLOT_READ;
@@ -617,6 +621,9 @@ pipe_send_transaction(struct pipe *p, struct req *r, long long db,
     int selects = 0;
 
     TD_ASSERT(pipe_is_up(p));
+    if (!p->tee) {
+        srv.stream.origin_empty = 0;
+    }
     select_db(p, db);
     memset(&s, 0, sizeof(s));
     s.kind = SLOT_QUEUED;

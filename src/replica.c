@@ -19,8 +19,12 @@
 #define REPLICA_MAX_INFLIGHT 64           /* batches awaiting EXEC */
 #define STAMP_KEY "tandem:stamp"
 
-static struct replica *replicas = NULL;
+/* Each link is allocated on its own: callbacks in the pipe may point to
+ * it. A link removed by a reload is retired, not freed, until shutdown. */
+static struct replica **replicas = NULL;
 static size_t nreplicas = 0;
+static struct replica **retired = NULL;
+static size_t nretired = 0;
 
 static const char *const state_names[] = {
 #define X(id, name) name,
@@ -177,9 +181,9 @@ replica_pipe_up(void)
     size_t i;
 
     for (i = 0; i < nreplicas; i++) {
-        if (replicas[i].decide_pending &&
-            replicas[i].state == REPLICA_HANDSHAKE) {
-            decide(&replicas[i]);
+        if (replicas[i]->decide_pending &&
+            replicas[i]->state == REPLICA_HANDSHAKE) {
+            decide(replicas[i]);
         }
     }
 }
@@ -190,9 +194,9 @@ replica_pipe_lost(void)
     size_t i;
 
     for (i = 0; i < nreplicas; i++) {
-        if (replicas[i].state == REPLICA_SEEDING ||
-            replicas[i].seed.active) {
-            conn_fail(&replicas[i].conn, "the pipe to the primary was lost "
+        if (replicas[i]->state == REPLICA_SEEDING ||
+            replicas[i]->seed.active) {
+            conn_fail(&replicas[i]->conn, "the pipe to the primary was lost "
                                          "during the seed; it starts over");
         }
     }
@@ -524,7 +528,7 @@ replica_flush_all(void)
     size_t i;
 
     for (i = 0; i < nreplicas; i++) {
-        replica_send(&replicas[i]);
+        replica_send(replicas[i]);
     }
 }
 
@@ -655,10 +659,68 @@ on_stream_append(void *ctx, long long db, const char *p, size_t len)
     size_t i;
 
     for (i = 0; i < nreplicas; i++) {
-        if (replicas[i].seed.active) {
-            seed_on_stream(&replicas[i], db, p, len);
+        if (replicas[i]->seed.active) {
+            seed_on_stream(replicas[i], db, p, len);
         }
     }
+}
+
+static struct backend_addr *
+addr_copy(const struct backend_addr *a)
+{
+    struct backend_addr *c = td_calloc(1, sizeof(*c));
+
+    c->host = td_strdup(a->host);
+    c->port = a->port;
+    c->user = a->user != NULL ? td_strdup(a->user) : NULL;
+    c->password = a->password != NULL ? td_strdup(a->password) : NULL;
+    c->spec = td_strdup(a->spec);
+    return c;
+}
+
+/* Creates a link for a replica and starts connecting. */
+static void
+replica_add(const struct backend_addr *addr)
+{
+    struct replica *r = td_calloc(1, sizeof(*r));
+
+    r->index = (int)nreplicas;
+    r->addr = addr_copy(addr);
+    r->state = REPLICA_DOWN;
+    buf_init(&r->prefix);
+    buf_init(&r->suffix);
+    seed_init(&r->seed);
+    conn_init(&r->conn, "replica", r->addr->host, r->addr->port,
+              &replica_conn_ops, r);
+    replicas = td_realloc(replicas, (nreplicas + 1) * sizeof(*replicas));
+    replicas[nreplicas++] = r;
+    srv.pipe.tee = 1;
+    conn_connect(&r->conn);
+}
+
+/* Closes a link for good. Its memory stays until shutdown: pipe
+ * callbacks of its seed may still refer to it (they see a seed that is
+ * no longer active and let go). */
+static void
+replica_close(struct replica *r, const char *why)
+{
+    r->conn.retry = 0;
+    conn_fail(&r->conn, why);
+    r->state = REPLICA_DOWN;
+    seed_stop(r);
+}
+
+static void
+replica_free(struct replica *r)
+{
+    conn_free(&r->conn);
+    buf_free(&r->prefix);
+    buf_free(&r->suffix);
+    seed_free(&r->seed);
+    free(r->inflight);
+    config_backend_free(r->addr);
+    free(r->addr);
+    free(r);
 }
 
 void
@@ -666,25 +728,61 @@ replica_start_all(void)
 {
     size_t i;
 
-    nreplicas = srv.cfg.nreplicas;
-    if (nreplicas == 0) {
-        return;
-    }
     srv.stream.on_append = on_stream_append;
     srv.stream.on_append_ctx = NULL;
-    replicas = td_calloc(nreplicas, sizeof(*replicas));
-    for (i = 0; i < nreplicas; i++) {
-        struct replica *r = &replicas[i];
+    for (i = 0; i < srv.cfg.nreplicas; i++) {
+        replica_add(&srv.cfg.replicas[i]);
+    }
+}
 
-        r->index = (int)i;
-        r->addr = &srv.cfg.replicas[i];
-        r->state = REPLICA_DOWN;
-        buf_init(&r->prefix);
-        buf_init(&r->suffix);
-        seed_init(&r->seed);
-        conn_init(&r->conn, "replica", r->addr->host, r->addr->port,
-                  &replica_conn_ops, r);
-        conn_connect(&r->conn);
+static int
+same_addr(const struct backend_addr *a, const struct backend_addr *b)
+{
+    return strcmp(a->host, b->host) == 0 && a->port == b->port;
+}
+
+void
+replica_reconfigure(const struct backend_addr *addrs, size_t n)
+{
+    size_t i;
+    size_t j;
+
+    /* Removed: retire their links. */
+    for (i = 0; i < nreplicas;) {
+        struct replica *r = replicas[i];
+        int kept = 0;
+
+        for (j = 0; j < n && !kept; j++) {
+            kept = same_addr(r->addr, &addrs[j]);
+        }
+        if (kept) {
+            i++;
+            continue;
+        }
+        log_notice("Replica %s removed from the configuration",
+                   r->addr->spec);
+        replica_close(r, "removed from the configuration");
+        retired = td_realloc(retired, (nretired + 1) * sizeof(*retired));
+        retired[nretired++] = r;
+        memmove(&replicas[i], &replicas[i + 1],
+                (nreplicas - i - 1) * sizeof(*replicas));
+        nreplicas--;
+    }
+    /* Added: new links, seeded like any replica that is not in sync. */
+    for (j = 0; j < n; j++) {
+        int known = 0;
+
+        for (i = 0; i < nreplicas && !known; i++) {
+            known = same_addr(replicas[i]->addr, &addrs[j]);
+        }
+        if (!known) {
+            log_notice("Replica %s added to the configuration",
+                       addrs[j].spec);
+            replica_add(&addrs[j]);
+        }
+    }
+    for (i = 0; i < nreplicas; i++) {
+        replicas[i]->index = (int)i;
     }
 }
 
@@ -694,20 +792,18 @@ replica_stop_all(void)
     size_t i;
 
     for (i = 0; i < nreplicas; i++) {
-        struct replica *r = &replicas[i];
-
-        r->conn.retry = 0;
-        r->state = REPLICA_DOWN;
-        conn_fail(&r->conn, "tandem is shutting down");
-        conn_free(&r->conn);
-        buf_free(&r->prefix);
-        buf_free(&r->suffix);
-        seed_free(&r->seed);
-        free(r->inflight);
+        replica_close(replicas[i], "tandem is shutting down");
+        replica_free(replicas[i]);
+    }
+    for (i = 0; i < nretired; i++) {
+        replica_free(retired[i]);
     }
     free(replicas);
+    free(retired);
     replicas = NULL;
+    retired = NULL;
     nreplicas = 0;
+    nretired = 0;
 }
 
 void
@@ -716,7 +812,7 @@ replica_mark_all_diverged(const char *why)
     size_t i;
 
     for (i = 0; i < nreplicas; i++) {
-        struct replica *r = &replicas[i];
+        struct replica *r = replicas[i];
 
         if (r->state == REPLICA_REFUSED) {
             continue;
@@ -738,8 +834,8 @@ replica_count_acked(uint64_t off)
     size_t i;
 
     for (i = 0; i < nreplicas; i++) {
-        if (replicas[i].state == REPLICA_ONLINE &&
-            !replicas[i].seed.finishing && replicas[i].acked >= off) {
+        if (replicas[i]->state == REPLICA_ONLINE &&
+            !replicas[i]->seed.finishing && replicas[i]->acked >= off) {
             n++;
         }
     }
@@ -796,12 +892,12 @@ replica_info(struct buf *b)
     size_t i;
 
     for (i = 0; i < nreplicas; i++) {
-        connected += replicas[i].state == REPLICA_ONLINE;
+        connected += replicas[i]->state == REPLICA_ONLINE;
     }
     snprintf(line, sizeof(line), "connected_slaves:%d\r\n", connected);
     buf_append_str(b, line);
     for (i = 0; i < nreplicas; i++) {
-        describe(&replicas[i], fields, sizeof(fields));
+        describe(replicas[i], fields, sizeof(fields));
         snprintf(line, sizeof(line), "slave%zu:%s\r\n", i, fields);
         buf_append_str(b, line);
     }
@@ -816,8 +912,8 @@ replica_list(struct buf *b)
 
     resp_add_array(b, (long long)nreplicas);
     for (i = 0; i < nreplicas; i++) {
-        describe(&replicas[i], fields, sizeof(fields));
-        snprintf(line, sizeof(line), "%s %s", replicas[i].addr->spec, fields);
+        describe(replicas[i], fields, sizeof(fields));
+        snprintf(line, sizeof(line), "%s %s", replicas[i]->addr->spec, fields);
         resp_add_bulk_str(b, line);
     }
 }
@@ -828,7 +924,7 @@ replica_resync(const char *spec, size_t len)
     size_t i;
 
     for (i = 0; i < nreplicas; i++) {
-        struct replica *r = &replicas[i];
+        struct replica *r = replicas[i];
         char hostport[300];
 
         snprintf(hostport, sizeof(hostport), "%s:%d", r->addr->host,

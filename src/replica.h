@@ -95,6 +95,10 @@ struct replica {
 void replica_start_all(void);
 void replica_stop_all(void);
 
+/* A reload's replica list: links for new replicas are added (and seeded as
+ * needed), links for replicas no longer listed are closed. */
+void replica_reconfigure(const struct backend_addr *addrs, size_t n);
+
 /* Sends what the stream has beyond each link (once per loop iteration,
  * after the chunk is closed). */
 void replica_flush_all(void);

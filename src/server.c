@@ -11,6 +11,7 @@
 #include "server.h"
 
 #include <fcntl.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,13 +97,122 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+static int
+str_changed(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+/* Directives that need a restart: a reload that changes one says so. */
+static void
+warn_restart_needed(const struct config *next)
+{
+    const struct config *c = &srv.cfg;
+    const char *changed[16];
+    int n = 0;
+    size_t i;
+
+    if (c->port != next->port) {
+        changed[n++] = "port";
+    }
+    if (c->nbind != next->nbind) {
+        changed[n++] = "bind";
+    } else {
+        for (i = 0; i < c->nbind; i++) {
+            if (strcmp(c->bind[i], next->bind[i]) != 0) {
+                changed[n++] = "bind";
+                break;
+            }
+        }
+    }
+    if (str_changed(c->unixsocket, next->unixsocket)) {
+        changed[n++] = "unixsocket";
+    }
+    if (strcmp(c->primary.spec, next->primary.spec) != 0) {
+        changed[n++] = "primary";
+    }
+    if (c->backlog_size != next->backlog_size) {
+        changed[n++] = "backlog-size";
+    }
+    if (c->meta_db != next->meta_db) {
+        changed[n++] = "meta-db";
+    }
+    if (str_changed(c->backend_user, next->backend_user) ||
+        str_changed(c->backend_password, next->backend_password)) {
+        changed[n++] = "backend-user/backend-password";
+    }
+    if (str_changed(c->logfile, next->logfile)) {
+        changed[n++] = "logfile";
+    }
+    for (i = 0; i < (size_t)n; i++) {
+        log_warning("Reload: '%s' changed; it takes effect after a restart",
+                    changed[i]);
+    }
+}
+
+/*
+ * SIGHUP: reads the configuration again (file and command line), all or
+ * nothing. Replicas are added and removed, and the client limits, the
+ * password, the log level and the seed pace take effect at once.
+ */
+static void
+reload(void)
+{
+    struct config next;
+    char err[CONFIG_ERR_LEN * 2];
+    struct backend_addr *old;
+    size_t nold;
+
+    config_init(&next);
+    if (config_load_args(&next, srv.argc, srv.argv, err, sizeof(err)) !=
+            TD_OK ||
+        config_validate(&next, err, sizeof(err)) != TD_OK) {
+        char *p;
+
+        for (p = err; *p != '\0'; p++) {
+            if (*p == '\n') {
+                *p = ' ';
+            }
+        }
+        log_warning("Reload failed; the running configuration stays:%s",
+                    err);
+        config_free(&next);
+        return;
+    }
+    warn_restart_needed(&next);
+    replica_reconfigure(next.replicas, next.nreplicas);
+    old = srv.cfg.replicas;
+    nold = srv.cfg.nreplicas;
+    srv.cfg.replicas = next.replicas;
+    srv.cfg.nreplicas = next.nreplicas;
+    next.replicas = old;
+    next.nreplicas = nold;
+    {
+        char *pass = srv.cfg.requirepass;
+
+        srv.cfg.requirepass = next.requirepass;
+        next.requirepass = pass;
+    }
+    srv.cfg.loglevel = next.loglevel;
+    log_set_level(next.loglevel);
+    srv.cfg.maxclients = next.maxclients;
+    srv.cfg.timeout = next.timeout;
+    srv.cfg.client_query_buffer_limit = next.client_query_buffer_limit;
+    srv.cfg.proto_max_bulk_len = next.proto_max_bulk_len;
+    srv.cfg.obuf_hard = next.obuf_hard;
+    srv.cfg.obuf_soft = next.obuf_soft;
+    srv.cfg.obuf_soft_seconds = next.obuf_soft_seconds;
+    srv.cfg.seed_max_keys_per_sec = next.seed_max_keys_per_sec;
+    srv.cfg.connect_timeout = next.connect_timeout;
+    config_free(&next);
+    log_notice("Configuration reloaded: %zu replica(s)", srv.cfg.nreplicas);
+}
+
 static void
 sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    /* As Redis, a hangup does not stop the proxy. Reloading the
-     * configuration on SIGHUP comes with run-time replica changes. */
-    log_notice("Received SIGHUP: configuration reload is not supported by "
-               "this version of tandem yet; ignored");
+    log_notice("Received SIGHUP, reloading the configuration");
+    reload();
 }
 
 static void

@@ -23,6 +23,8 @@ struct server {
     struct ev_loop  *loop;
     struct config   cfg;
     char            *executable;      /* argv[0], absolute when known */
+    int             argc;             /* the command line after argv[0], */
+    char            **argv;           /* read again on SIGHUP */
     char            run_id[41];       /* random, per process */
     int64_t         start_time;       /* unix seconds */
 
