@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -83,6 +84,10 @@ spawn(struct proc *p, char *const *argv)
     if (pid == 0) {
         int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         int devnull = open("/dev/null", O_RDONLY);
+
+        /* A test that fails exits without its teardown (Check's forked
+         * tests _exit): take the processes it started down with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
 
         if (fd >= 0) {
             dup2(fd, 1);
@@ -489,4 +494,166 @@ harness_dump_log(const struct proc *p)
         fputs(line, stderr);
     }
     fclose(f);
+}
+
+/* ---- helpers added for the cli and limits suites ---- */
+
+int
+harness_spawn_tandem(struct proc *p, const char *const *args)
+{
+    char *argv[64];
+    int n = 0;
+
+    memset(p, 0, sizeof(*p));
+    if (make_dir(p, "tandem") < 0) {
+        return -1;
+    }
+    argv[n++] = (char *)tandem_bin();
+    while (args != NULL && args[n - 1] != NULL && n < 62) {
+        argv[n] = (char *)args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    p->pid = spawn(p, argv);
+    return p->pid > 0 ? 0 : -1;
+}
+
+int
+harness_wait_ready(struct proc *p, int timeout_ms)
+{
+    if (wait_for_ping(p, timeout_ms) == 0) {
+        return 0;
+    }
+    if (kill(p->pid, 0) < 0 && errno == ESRCH) {
+        p->pid = 0;     /* exited, and reaped by the wait */
+    }
+    return -1;
+}
+
+int
+harness_wait_exit(struct proc *p, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    int status;
+
+    if (p->pid <= 0) {
+        return -1;
+    }
+    for (;;) {
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+
+        if (r == p->pid) {
+            p->pid = 0;
+            if (WIFEXITED(status)) {
+                return WEXITSTATUS(status);
+            }
+            return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+        }
+        if (r < 0 || now_ms() >= deadline) {
+            return -1;
+        }
+        sleep_ms(10);
+    }
+}
+
+size_t
+harness_read_exact(int fd, char *out, size_t len, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    size_t got = 0;
+
+    while (got < len) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        long long left = deadline - now_ms();
+        ssize_t n;
+
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+            break;
+        }
+        n = recv(fd, out + got, len - got, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    out[got] = '\0';
+    return got;
+}
+
+int
+harness_can_connect(int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int ok;
+
+    if (fd < 0) {
+        return 0;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)port);
+    ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* ---- helpers added for the pipe suite ---- */
+
+int
+harness_start_redis_on_port(struct proc *p, int port,
+                            const char *const *extra)
+{
+    char *argv[64];
+    char portstr[16];
+    int n;
+    int attempt;
+    int i;
+
+    memset(p, 0, sizeof(*p));
+    if (make_dir(p, "redis") < 0) {
+        return -1;
+    }
+    p->port = port;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    /* The port may take a moment to be free again after a stop. */
+    for (attempt = 0; attempt < 3; attempt++) {
+        n = 0;
+        argv[n++] = (char *)"redis-server";
+        argv[n++] = (char *)"--port";
+        argv[n++] = portstr;
+        argv[n++] = (char *)"--bind";
+        argv[n++] = (char *)"127.0.0.1";
+        argv[n++] = (char *)"--save";
+        argv[n++] = (char *)"";
+        argv[n++] = (char *)"--appendonly";
+        argv[n++] = (char *)"no";
+        argv[n++] = (char *)"--dir";
+        argv[n++] = p->dir;
+        argv[n++] = (char *)"--daemonize";
+        argv[n++] = (char *)"no";
+        for (i = 0; extra != NULL && extra[i] != NULL && n < 62; i++) {
+            argv[n++] = (char *)extra[i];
+        }
+        argv[n] = NULL;
+        p->pid = spawn(p, argv);
+        if (p->pid > 0 && wait_for_ping(p, 10000) == 0) {
+            return 0;
+        }
+        if (p->pid > 0) {
+            int status;
+
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &status, 0);
+            p->pid = 0;
+        }
+        sleep_ms(200);
+    }
+    harness_dump_log(p);
+    harness_stop(p);
+    return -1;
 }

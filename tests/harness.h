@@ -62,4 +62,27 @@ const char *harness_info_field(redisContext *c, const char *section,
 /* Prints the process's log to stderr (for failed tests). */
 void harness_dump_log(const struct proc *p);
 
+/* Spawns tandem with exactly these arguments (NULL-terminated; the binary
+ * is prepended), output to p->log, without waiting. The caller sets
+ * p->port when it wants harness_wait_ready. Returns 0 or -1. */
+int harness_spawn_tandem(struct proc *p, const char *const *args);
+/* Waits until the process answers PING on 127.0.0.1:p->port. Returns 0, or
+ * -1 when it exited (it is then reaped) or did not answer in time. */
+int harness_wait_ready(struct proc *p, int timeout_ms);
+/* Waits for the process to exit and reaps it (p->pid becomes 0). Returns
+ * its exit status, 128+N when killed by signal N, or -1 when it is still
+ * running after timeout_ms (it is left running). */
+int harness_wait_exit(struct proc *p, int timeout_ms);
+/* Reads exactly len bytes unless the peer closes or timeout_ms passes; out
+ * must hold len+1 bytes and is NUL-terminated. Returns bytes read. */
+size_t harness_read_exact(int fd, char *out, size_t len, int timeout_ms);
+/* 1 when a TCP connection to 127.0.0.1:port is accepted, else 0. */
+int harness_can_connect(int port);
+
+/* Starts redis-server on the given port (e.g. the port of one that was
+ * stopped, to bring "the same" server back), with extra words as
+ * harness_start_redis. Waits until it answers PING. Returns 0 or -1. */
+int harness_start_redis_on_port(struct proc *p, int port,
+                                const char *const *extra);
+
 #endif

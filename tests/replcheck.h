@@ -1,0 +1,109 @@
+/*
+ * replcheck.h -- helpers for replication tests: compare a replica with the
+ * primary key by key, wait for tandem's replicas to be in sync, read one
+ * replica's line of tandem's INFO replication, restart a redis-server on
+ * a given port and directory (to keep its AOF), and small timing helpers.
+ *
+ * Every helper talks to 127.0.0.1 only and never aborts the test: each
+ * returns a status and fills a report for the assertion message.
+ */
+#ifndef TD_REPLCHECK_H
+#define TD_REPLCHECK_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+#include "harness.h"
+
+/* Databases compared: 0 .. REPLCHECK_DBS-1 (15, tandem's meta-db, is
+ * never compared). */
+#define REPLCHECK_DBS 15
+
+/* Largest difference allowed between the absolute expiry times
+ * (PEXPIRETIME) of a key on the primary and on a replica. */
+#define REPLCHECK_TTL_SLACK_MS 1000
+
+struct replcheck_stats {
+    long      keys;            /* keys compared (union of both sides) */
+    long      dump_equal;      /* DUMP payloads identical byte for byte */
+    long      content_equal;   /* DUMP differed, content identical (see
+                                * replcheck.c: hash table order) */
+    long      with_ttl;        /* keys with an expiry on the primary */
+    long long max_ttl_diff_ms; /* largest |PEXPIRETIME primary - replica| */
+    long      diffs;           /* differences found */
+};
+
+/*
+ * Compares every key of every database 0..14 of the replica with the
+ * primary: the key sets (SCAN on both), each key's DUMP payload byte for
+ * byte (when the payloads differ, the contents are compared by type, as
+ * Redis orders hash-table encoded sets and hashes by a per-process hash
+ * seed), and each key's expiry: no expiry (-1) on both, or absolute
+ * expiry times (PEXPIRETIME) within REPLCHECK_TTL_SLACK_MS.
+ * Returns the number of differences (0: identical), a negative number
+ * when a server could not be read; report gets a summary and the first
+ * few differing keys. st may be NULL.
+ */
+int replcheck_compare(int primary_port, int replica_port, char *report,
+                      size_t len);
+int replcheck_compare_ex(int primary_port, int replica_port,
+                         struct replcheck_stats *st, char *report,
+                         size_t len);
+
+/*
+ * Waits (bounded) until tandem's INFO replication lists at least one
+ * slave, every slave has state=online and lag_bytes=0. Returns 0, or -1
+ * at the timeout (report then holds the last slave lines).
+ */
+int replcheck_wait_synced(int tandem_port, int timeout_ms, char *report,
+                          size_t len);
+
+/* The same for the one replica on replica_port only. */
+int replcheck_wait_replica_synced(int tandem_port, int replica_port,
+                                  int timeout_ms, char *report, size_t len);
+
+/*
+ * Copies tandem's INFO replication line of the replica on replica_port
+ * ("ip=...,port=...,state=...,...") into line. Returns 0, or -1 when
+ * there is no such line.
+ */
+int replcheck_slave_line(int tandem_port, int replica_port, char *line,
+                         size_t len);
+
+/* Value of field (e.g. "state", "lag_bytes") in a slave line, into out.
+ * Returns 0, or -1 when the field is absent. */
+int replcheck_line_field(const char *line, const char *field, char *out,
+                         size_t len);
+
+/*
+ * Waits (bounded) until the replica on replica_port shows state (e.g.
+ * "needs-seed") in tandem's INFO replication. Returns 0, or -1 at the
+ * timeout (line then holds the last line seen).
+ */
+int replcheck_wait_slave_state(int tandem_port, int replica_port,
+                               const char *state, int timeout_ms,
+                               char *line, size_t len);
+
+/* master_repl_offset of tandem's INFO replication, or -1. */
+long long replcheck_stream_offset(int tandem_port);
+
+/*
+ * Starts redis-server on exactly this port and directory (the directory
+ * must exist; its data, e.g. an AOF, is loaded), with the harness's
+ * defaults (bind 127.0.0.1, no RDB saves, appendonly no) then the extra
+ * "--directive value" words (NULL-terminated, may be NULL). Its output is
+ * appended to dir/out.log. Waits until it answers PING (+PONG). Retries
+ * a few times while the port is still being released. Returns 0 or -1.
+ * harness_stop() stops it (and removes dir).
+ */
+int replcheck_start_redis_at(struct proc *p, int port, const char *dir,
+                             const char *const *extra);
+
+/* Number of lines of the file that contain needle (-1: unreadable). */
+int replcheck_count_in_file(const char *path, const char *needle);
+
+/* Monotonic milliseconds, and a sleep. */
+long long replcheck_now_ms(void);
+void replcheck_sleep_ms(int ms);
+
+#endif
