@@ -27,7 +27,8 @@ enum directive_type {
     D_BIND,       /* one or more addresses */
     D_PRIMARY,    /* a backend address */
     D_REPLICA,    /* a backend address, repeatable */
-    D_OBUF        /* client-output-buffer-limit <class> <hard> <soft> <sec> */
+    D_OBUF,       /* client-output-buffer-limit <class> <hard> <soft> <sec> */
+    D_SCRIPTREPL  /* effects|verbatim */
 };
 
 struct directive {
@@ -58,6 +59,8 @@ static const struct directive directives[] = {
      1LL << 40},
     {"seed-max-keys-per-sec", D_INT, OFF(seed_max_keys_per_sec), "0", 0,
      1000000000},
+    {"script-replication", D_SCRIPTREPL, OFF(script_verbatim), "effects", 0,
+     0},
     {"requirepass", D_STRING, OFF(requirepass), "", 0, 0},
     {"maxclients", D_INT, OFF(maxclients), "10000", 1, 1000000},
     {"timeout", D_INT, OFF(timeout), "0", 0, 100000000},
@@ -319,6 +322,16 @@ config_apply(struct config *c, int argc, char **argv, char *err,
         return TD_OK;
     case D_STRING:
         set_string(FIELD(c, d, char *), argv[1]);
+        return TD_OK;
+    case D_SCRIPTREPL:
+        if (strcasecmp(argv[1], "effects") == 0) {
+            c->script_verbatim = 0;
+        } else if (strcasecmp(argv[1], "verbatim") == 0) {
+            c->script_verbatim = 1;
+        } else {
+            snprintf(err, errlen, "argument must be 'effects' or 'verbatim'");
+            return TD_ERR;
+        }
         return TD_OK;
     case D_LOGLEVEL:
         if (!log_level_parse(argv[1], &c->loglevel)) {

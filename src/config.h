@@ -50,6 +50,7 @@ struct config {
     long long           meta_db;
     long long           backlog_size;            /* bytes of stream kept */
     long long           seed_max_keys_per_sec;   /* 0: unlimited */
+    int                 script_verbatim;         /* script-replication */
 
     /* Clients */
     char                *requirepass;

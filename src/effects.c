@@ -11,6 +11,7 @@
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int
@@ -43,20 +44,31 @@ xadd_id_pos(size_t argc, const struct resp_arg *argv)
     return i;
 }
 
+static effects_script_lookup script_lookup = NULL;
+
+void
+effects_set_script_lookup(effects_script_lookup fn)
+{
+    script_lookup = fn;
+}
+
 enum effect
 effects_classify(const struct cmd *cmd, size_t argc,
-                 const struct resp_arg *argv, int *ttl_key)
+                 const struct resp_arg *argv, int script_verbatim)
 {
     const char *n = cmd->name;
     size_t i;
 
-    *ttl_key = 1;
     if (!(cmd->flags & CMD_WRITE)) {
-        /* Scripts and script loading change the dataset without the write
-         * flag; they go verbatim. */
+        /* Scripts change the dataset without the write flag. */
         if (strcmp(n, "eval") == 0 || strcmp(n, "evalsha") == 0 ||
-            strcmp(n, "fcall") == 0 || strcmp(n, "script|load") == 0 ||
-            strcmp(n, "script|flush") == 0) {
+            strcmp(n, "fcall") == 0) {
+            return script_verbatim ? EFFECT_SCRIPT_VERBATIM : EFFECT_SCRIPT;
+        }
+        if (strcmp(n, "script|load") == 0) {
+            return EFFECT_SCRIPT_LOAD;
+        }
+        if (strcmp(n, "script|flush") == 0) {
             return EFFECT_AS_SENT;
         }
         return EFFECT_NONE;
@@ -161,6 +173,64 @@ add_cmd2(struct buf *out, const char *cmd, const struct resp_arg *a)
     resp_add_command(out, 2, argv);
 }
 
+/* The key whose expiry a TTL kind needs: always the first. */
+#define TTL_KEY 1
+
+size_t
+effects_probes(enum effect e, const struct cmd *cmd, size_t argc,
+               const struct resp_arg *argv, struct buf *out)
+{
+    int pos[256];
+    long n;
+    long i;
+
+    if (e == EFFECT_TTL || e == EFFECT_TTL_ONLY) {
+        if (argc <= TTL_KEY) {
+            return 0;
+        }
+        if (out != NULL) {
+            struct resp_arg probe[2] = {{"PEXPIRETIME", 11}, argv[TTL_KEY]};
+
+            resp_add_command(out, 2, probe);
+        }
+        return 1;
+    }
+    if (e != EFFECT_SCRIPT) {
+        return 0;
+    }
+    n = cmd_keys(cmd, argc, argv, pos, 256);
+    if (n <= 0) {
+        return 0;
+    }
+    n = TD_MIN(n, 256);
+    for (i = 0; out != NULL && i < n; i++) {
+        struct resp_arg dump[2] = {{"DUMP", 4}, argv[pos[i]]};
+        struct resp_arg expiry[2] = {{"PEXPIRETIME", 11}, argv[pos[i]]};
+
+        resp_add_command(out, 2, dump);
+        resp_add_command(out, 2, expiry);
+    }
+    return (size_t)n * 2;
+}
+
+/* Takes the next complete reply out of probes. */
+static int
+next_probe(const char **probes, size_t *plen, const char **reply,
+           size_t *len)
+{
+    struct resp_scan scan;
+
+    resp_scan_init(&scan);
+    if (*plen == 0 ||
+        resp_scan_reply(&scan, *probes, *plen, len) != 1) {
+        return 0;
+    }
+    *reply = *probes;
+    *probes += *len;
+    *plen -= *len;
+    return 1;
+}
+
 /* The absolute expiry of key from PEXPIRETIME's reply. */
 static int
 render_expiry(const struct resp_arg *key, const char *ttl_reply,
@@ -256,30 +326,114 @@ render_migrate(size_t argc, const struct resp_arg *argv, redisReply *r,
     return 1;
 }
 
+/* The value of each key a script declared, as DUMP and PEXPIRETIME
+ * found it right after the script. */
+static int
+render_script_keys(const struct cmd *cmd, size_t argc,
+                   const struct resp_arg *argv, const char *probes,
+                   size_t plen, struct buf *out)
+{
+    int pos[256];
+    long n = cmd_keys(cmd, argc, argv, pos, 256);
+    long i;
+
+    n = TD_MIN(n, 256);
+    for (i = 0; i < n; i++) {
+        const struct resp_arg *key = &argv[pos[i]];
+        const char *dump;
+        const char *expiry;
+        size_t dlen;
+        size_t elen;
+        const char *body;
+        long long ms = 0;
+        const char *eol;
+
+        if (!next_probe(&probes, &plen, &dump, &dlen) ||
+            !next_probe(&probes, &plen, &expiry, &elen)) {
+            return -1;
+        }
+        if (expiry[0] == ':' && (eol = memchr(expiry, '\r', elen)) != NULL) {
+            td_str2ll(expiry + 1, (size_t)(eol - expiry - 1), &ms);
+        }
+        if (dump[0] != '$' || dump[1] == '-' || ms == -2 ||
+            (body = memchr(dump, '\n', dlen)) == NULL) {
+            add_cmd2(out, "DEL", key);
+        } else {
+            char abs[24];
+            struct resp_arg restore[6] = {{"RESTORE", 7}, *key, {abs, 0},
+                                          {body + 1, 0}, {"REPLACE", 7},
+                                          {"ABSTTL", 6}};
+
+            restore[2].len = (size_t)snprintf(abs, sizeof(abs), "%lld",
+                                              ms < 0 ? 0 : ms);
+            restore[3].len = dlen - (size_t)(body + 1 - dump) - 2;
+            resp_add_command(out, 6, restore);
+        }
+    }
+    return (int)n;
+}
+
+/* EVALSHA becomes EVAL with the body tandem saw loaded. */
+static int
+render_verbatim(size_t argc, const struct resp_arg *argv, struct buf *out)
+{
+    const char *body;
+    size_t blen;
+    struct resp_arg *copy;
+
+    if (!td_slice_eq(argv[0].ptr, argv[0].len, "evalsha") ||
+        script_lookup == NULL ||
+        (body = script_lookup(argv[1].ptr, argv[1].len, &blen)) == NULL) {
+        resp_add_command(out, argc, argv);
+        return 1;
+    }
+    copy = td_malloc(argc * sizeof(*copy));
+    memcpy(copy, argv, argc * sizeof(*copy));
+    copy[0].ptr = "EVAL";
+    copy[0].len = 4;
+    copy[1].ptr = body;
+    copy[1].len = blen;
+    resp_add_command(out, argc, copy);
+    free(copy);
+    return 1;
+}
+
 int
-effects_render(enum effect e, size_t argc, const struct resp_arg *argv,
-               int ttl_key, const char *reply, size_t rlen,
-               const char *ttl_reply, size_t ttl_len, struct buf *out)
+effects_render(enum effect e, const struct cmd *cmd, size_t argc,
+               const struct resp_arg *argv, const char *reply, size_t rlen,
+               const char *probes, size_t plen, struct buf *out)
 {
     redisReply *r = NULL;
+    const char *ttl_reply = NULL;
+    size_t ttl_len = 0;
     int n = 0;
 
+    if (e == EFFECT_SCRIPT) {
+        /* Even a failed script may have written before it failed. */
+        return render_script_keys(cmd, argc, argv, probes, plen, out);
+    }
     if (e == EFFECT_NONE || rlen == 0 || reply[0] == '-') {
         return 0;
     }
+    if (e == EFFECT_TTL || e == EFFECT_TTL_ONLY) {
+        next_probe(&probes, &plen, &ttl_reply, &ttl_len);
+    }
     switch (e) {
     case EFFECT_AS_SENT:
+    case EFFECT_SCRIPT_LOAD:
         resp_add_command(out, argc, argv);
         return 1;
+    case EFFECT_SCRIPT_VERBATIM:
+        return render_verbatim(argc, argv, out);
     case EFFECT_TTL:
         resp_add_command(out, argc, argv);
-        n = render_expiry(&argv[ttl_key], ttl_reply, ttl_len, out);
+        n = render_expiry(&argv[TTL_KEY], ttl_reply, ttl_len, out);
         return n < 0 ? -1 : 2;
     case EFFECT_TTL_ONLY:
         if (rlen >= 2 && reply[0] == ':' && reply[1] == '0') {
             return 0;    /* no such key, or NX/XX/GT/LT said no */
         }
-        return render_expiry(&argv[ttl_key], ttl_reply, ttl_len, out);
+        return render_expiry(&argv[TTL_KEY], ttl_reply, ttl_len, out);
     default:
         break;
     }

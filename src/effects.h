@@ -10,12 +10,19 @@
  *   HINCRBYFLOAT h f 1 (2) -> HSET h f 2
  *   XADD s * f v  (1-0)    -> XADD s 1-0 f v
  *   MIGRATE ... k ... (OK) -> DEL k
+ *   EVAL/EVALSHA/FCALL     -> RESTORE ... REPLACE ABSTTL (or DEL) of each
+ *                             declared key, from DUMP and PEXPIRETIME right
+ *                             after it (script-replication effects), or
+ *                             the script itself with EVALSHA made EVAL
+ *                             (script-replication verbatim)
  *   anything deterministic -> as sent
  *
- * An error reply enters nothing. Absolute expiry times come from the
- * primary's own clock: for the TTL kinds the dispatcher sends
- * PEXPIRETIME <key> on the pipe right after the write, and its reply is
- * the second input here. Replicas then expire keys at the same instant.
+ * An error reply enters nothing (a script's keys are transferred anyway:
+ * it may have written before failing). What an effect needs besides the
+ * reply comes from probes the dispatcher sends on the pipe right after the
+ * write (effects_probes): PEXPIRETIME for absolute expiry times, from the
+ * primary's own clock, so replicas expire keys at the same instant; DUMP
+ * for a script's keys.
  */
 #ifndef TD_EFFECTS_H
 #define TD_EFFECTS_H
@@ -36,29 +43,38 @@ enum effect {
     EFFECT_INCRBYFLOAT,
     EFFECT_HINCRBYFLOAT,
     EFFECT_XADD_ID,       /* XADD ... * ...: the id the primary chose */
-    EFFECT_MIGRATE
+    EFFECT_MIGRATE,
+    EFFECT_SCRIPT,        /* script-replication effects: its keys' values */
+    EFFECT_SCRIPT_VERBATIM, /* the script, EVALSHA turned into EVAL */
+    EFFECT_SCRIPT_LOAD    /* SCRIPT LOAD: as sent, and remembered */
 };
 
-/* Decides, from the command alone, how it will enter the stream. For the
- * TTL kinds, *ttl_key is the position of the key whose PEXPIRETIME the
- * dispatcher must ask for right after the command. */
-enum effect effects_classify(const struct cmd *cmd, size_t argc,
-                             const struct resp_arg *argv, int *ttl_key);
+/* Finds a script's body by its SHA1 (tandem's script cache), for
+ * EVALSHA in verbatim mode. Returns NULL when unknown. */
+typedef const char *(*effects_script_lookup)(const char *sha, size_t len,
+                                             size_t *body_len);
+void effects_set_script_lookup(effects_script_lookup fn);
 
-static inline int
-effects_need_ttl(enum effect e)
-{
-    return e == EFFECT_TTL || e == EFFECT_TTL_ONLY;
-}
+/* Decides, from the command alone, how it will enter the stream.
+ * script_verbatim selects script-replication verbatim. */
+enum effect effects_classify(const struct cmd *cmd, size_t argc,
+                             const struct resp_arg *argv,
+                             int script_verbatim);
+
+/* Appends to out (when not NULL) the probe commands the effect needs
+ * right after the command, and returns how many there are. */
+size_t effects_probes(enum effect e, const struct cmd *cmd, size_t argc,
+                      const struct resp_arg *argv, struct buf *out);
 
 /*
  * Appends the effect to out as RESP commands. reply is the primary's
- * reply to the command; ttl_reply the reply to PEXPIRETIME (TTL kinds
- * only, else NULL). Returns the number of commands appended (0: nothing
- * enters the stream), or -1 when a reply has an unexpected shape.
+ * reply to the command; probes the replies to its probes, in order (plen
+ * bytes). Returns the number of commands appended (0: nothing enters the
+ * stream), or -1 when a reply has an unexpected shape.
  */
-int effects_render(enum effect e, size_t argc, const struct resp_arg *argv,
-                   int ttl_key, const char *reply, size_t rlen,
-                   const char *ttl_reply, size_t ttl_len, struct buf *out);
+int effects_render(enum effect e, const struct cmd *cmd, size_t argc,
+                   const struct resp_arg *argv, const char *reply,
+                   size_t rlen, const char *probes, size_t plen,
+                   struct buf *out);
 
 #endif

@@ -545,17 +545,19 @@ select_db(struct pipe *p, long long db)
     p->db = db;
 }
 
-/* Sends PEXPIRETIME for the key of a write with a relative TTL. */
+/* The probes a write's effect needs were appended to out: their replies
+ * go to the write. */
 static void
-send_probe(struct pipe *p, const struct resp_arg *key)
+push_probe_slots(struct pipe *p, size_t n)
 {
-    struct resp_arg argv[2] = {{"PEXPIRETIME", 11}, *key};
     struct pipe_slot s;
+    size_t i;
 
     memset(&s, 0, sizeof(s));
     s.kind = SLOT_PROBE;
-    resp_add_command(&p->out, 2, argv);
-    slot_push(p, &s);
+    for (i = 0; i < n; i++) {
+        slot_push(p, &s);
+    }
 }
 
 void
@@ -566,14 +568,13 @@ pipe_send_request(struct pipe *p, struct req *r, long long db,
 {
     struct pipe_slot s;
     enum effect e = EFFECT_NONE;
-    int ttl_key = 0;
 
     TD_ASSERT(pipe_is_up(p));
     memset(&s, 0, sizeof(s));
     select_db(p, db);
     buf_append(&p->out, raw, rawlen);
     if (p->tee && cmd != NULL) {
-        e = effects_classify(cmd, argc, argv, &ttl_key);
+        e = effects_classify(cmd, argc, argv, srv.cfg.script_verbatim);
     } else if (cmd != NULL && (cmd->flags & CMD_WRITE)) {
         /* Not recorded: the stream no longer describes the primary from
          * its start, so a replica added later must be seeded. */
@@ -589,13 +590,9 @@ pipe_send_request(struct pipe *p, struct req *r, long long db,
         s.db = db;
         s.write_len = (uint32_t)rawlen;
         buf_append(&p->writes, raw, rawlen);
-        if (effects_need_ttl(e) && (size_t)ttl_key < argc) {
-            s.probes = 1;
-            slot_push(p, &s);
-            send_probe(p, &argv[ttl_key]);
-        } else {
-            slot_push(p, &s);
-        }
+        s.probes = (uint32_t)effects_probes(e, cmd, argc, argv, &p->out);
+        slot_push(p, &s);
+        push_probe_slots(p, s.probes);
     }
     srv.stats.commands_forwarded++;
 }
@@ -607,18 +604,13 @@ pipe_send_transaction(struct pipe *p, struct req *r, long long db,
 {
     static const char multi[] = "*1\r\n$5\r\nMULTI\r\n";
     static const char exec[] = "*1\r\n$4\r\nEXEC\r\n";
-    struct probe_key {
-        struct resp_arg key;
-        long long       db;
-    } *keys = NULL;
     struct pipe_slot s;
     struct resp_parser parser;
-    size_t nkeys = 0;
-    size_t kcap = 0;
     size_t off = 0;
     size_t i;
     long long at = db;
     int selects = 0;
+    int pass;
 
     TD_ASSERT(pipe_is_up(p));
     if (!p->tee) {
@@ -635,62 +627,70 @@ pipe_send_transaction(struct pipe *p, struct req *r, long long db,
     }
     buf_append(&p->out, exec, sizeof(exec) - 1);
 
-    /* The probes follow EXEC, one per queued command with a relative
-     * TTL, each in its key's database (their keys are slices of
-     * `queued`, still valid here). */
-    resp_parser_init(&parser, srv.cfg.proto_max_bulk_len);
-    while (off < len) {
-        size_t consumed = 0;
-        struct cmd *cmd = NULL;
-        int ttl_key = 0;
-
-        if (resp_parse_request(&parser, queued + off, len - off,
-                               &consumed) != RESP_COMMAND) {
-            break;
-        }
-        off += consumed;
-        if (td_slice_eq(parser.argv[0].ptr, parser.argv[0].len, "select") &&
-            parser.argc == 2 &&
-            td_str2ll(parser.argv[1].ptr, parser.argv[1].len, &at)) {
-            selects = 1;
-            continue;
-        }
-        if (p->tee &&
-            cmdtable_lookup(&p->table, parser.argc, parser.argv, &cmd) ==
-                CMD_FOUND &&
-            effects_need_ttl(effects_classify(cmd, parser.argc, parser.argv,
-                                              &ttl_key)) &&
-            (size_t)ttl_key < parser.argc) {
-            if (nkeys == kcap) {
-                kcap = kcap == 0 ? 8 : kcap * 2;
-                keys = td_realloc(keys, kcap * sizeof(*keys));
-            }
-            keys[nkeys].key = parser.argv[ttl_key];
-            keys[nkeys].db = at;
-            nkeys++;
-        }
-    }
+    /* The probes follow EXEC, each command's in its own database: a
+     * first pass counts them for the EXEC slot, a second sends them. */
     memset(&s, 0, sizeof(s));
     s.kind = p->tee ? SLOT_EXEC : SLOT_READ;
     s.req = r;
     s.db = db;
-    if (p->tee) {
-        s.write_len = (uint32_t)len;
-        s.probes = (uint32_t)nkeys;
-        buf_append(&p->writes, queued, len);
+    resp_parser_init(&parser, srv.cfg.proto_max_bulk_len);
+    for (pass = 0; pass < (p->tee ? 2 : 1); pass++) {
+        at = db;
+        off = 0;
+        if (pass == 1) {
+            s.write_len = (uint32_t)len;
+            buf_append(&p->writes, queued, len);
+            slot_push(p, &s);
+            if (selects) {
+                /* The queued SELECTs ran only if EXEC did: the pipe's
+                 * database is unknown until tandem selects one itself. */
+                p->db = -1;
+            }
+        }
+        while (off < len) {
+            size_t consumed = 0;
+            struct cmd *cmd = NULL;
+            enum effect e;
+            size_t n;
+
+            if (resp_parse_request(&parser, queued + off, len - off,
+                                   &consumed) != RESP_COMMAND) {
+                break;
+            }
+            off += consumed;
+            if (td_slice_eq(parser.argv[0].ptr, parser.argv[0].len,
+                            "select") && parser.argc == 2 &&
+                td_str2ll(parser.argv[1].ptr, parser.argv[1].len, &at)) {
+                selects = 1;
+                continue;
+            }
+            if (!p->tee ||
+                cmdtable_lookup(&p->table, parser.argc, parser.argv,
+                                &cmd) != CMD_FOUND) {
+                continue;
+            }
+            e = effects_classify(cmd, parser.argc, parser.argv,
+                                 srv.cfg.script_verbatim);
+            n = effects_probes(e, cmd, parser.argc, parser.argv, NULL);
+            if (n == 0) {
+                continue;
+            }
+            if (pass == 0) {
+                s.probes += (uint32_t)n;
+            } else {
+                select_db(p, at);
+                effects_probes(e, cmd, parser.argc, parser.argv, &p->out);
+                push_probe_slots(p, n);
+            }
+        }
     }
-    slot_push(p, &s);
-    if (selects) {
-        /* The queued SELECTs ran only if EXEC did: the pipe's database is
-         * unknown until tandem selects one itself. */
-        p->db = -1;
-    }
-    for (i = 0; i < nkeys; i++) {
-        select_db(p, keys[i].db);
-        send_probe(p, &keys[i].key);
+    if (!p->tee) {
+        slot_push(p, &s);
+        if (selects) {
+            p->db = -1;
+        }
     }
     select_db(p, final_db);
-    free(keys);
     resp_parser_free(&parser);
     srv.stats.commands_forwarded += count;
 }

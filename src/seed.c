@@ -13,6 +13,7 @@
 #include "log.h"
 #include "pipe.h"
 #include "replica.h"
+#include "scripts.h"
 #include "server.h"
 #include "wait.h"
 
@@ -387,6 +388,14 @@ call_on_pipe(struct replica *r, pipe_reply_fn fn, size_t argc,
 
 /* ---- start, stop, progress ---------------------------------------- */
 
+static void
+load_script(void *ctx, const char *body, size_t len)
+{
+    struct resp_arg argv[3] = {{"SCRIPT", 6}, {"LOAD", 4}, {body, len}};
+
+    flow_add_argv(ctx, -1, 3, argv);
+}
+
 static void ask_primary(struct replica *r);
 
 void
@@ -416,6 +425,8 @@ seed_start(struct replica *r, const char *why)
      * mistaken for an in-sync one. */
     flow_add_argv(r, -1, 2, flushall);
     stamp(r, "seeding");
+    /* The scripts tandem has seen loaded, for EVALSHA on the replica. */
+    scripts_each(load_script, r);
     s->functions_pending = 1;
 }
 

@@ -21,7 +21,9 @@
 #include "client.h"
 #include "listener.h"
 #include "log.h"
+#include "effects.h"
 #include "replica.h"
+#include "scripts.h"
 #include "wait.h"
 
 /* Descriptors tandem needs besides clients: listeners, the pipe, logs,
@@ -203,6 +205,7 @@ reload(void)
     srv.cfg.obuf_soft = next.obuf_soft;
     srv.cfg.obuf_soft_seconds = next.obuf_soft_seconds;
     srv.cfg.seed_max_keys_per_sec = next.seed_max_keys_per_sec;
+    srv.cfg.script_verbatim = next.script_verbatim;
     srv.cfg.connect_timeout = next.connect_timeout;
     config_free(&next);
     log_notice("Configuration reloaded: %zu replica(s)", srv.cfg.nreplicas);
@@ -261,6 +264,7 @@ server_start(char *err, size_t errlen)
     ev_signal_init(&srv.sighup, sighup_cb, SIGHUP);
     ev_signal_start(srv.loop, &srv.sighup);
     stream_init(&srv.stream, (size_t)srv.cfg.backlog_size);
+    effects_set_script_lookup(scripts_find);
     pipe_start(&srv.pipe);
     replica_start_all();
     return TD_OK;
@@ -287,6 +291,7 @@ server_stop(void)
     ev_signal_stop(srv.loop, &srv.sigint);
     ev_signal_stop(srv.loop, &srv.sighup);
     stream_free(&srv.stream);
+    scripts_clear();
     if (srv.cfg.pidfile != NULL) {
         unlink(srv.cfg.pidfile);
     }

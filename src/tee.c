@@ -16,6 +16,7 @@
 #include "log.h"
 #include "replica.h"
 #include "resp.h"
+#include "scripts.h"
 #include "server.h"
 
 static struct buf effect_buf;
@@ -47,6 +48,25 @@ next_reply(struct reply_iter *it, const char **reply, size_t *len)
     return 1;
 }
 
+/* Keeps tandem's script cache in step with the primary's. */
+static void
+remember_scripts(const struct cmd *cmd, size_t argc,
+                 const struct resp_arg *argv, const char *reply)
+{
+    if (reply[0] == '-') {
+        return;
+    }
+    if ((strcmp(cmd->name, "eval") == 0 ||
+         strcmp(cmd->name, "script|load") == 0) && argc >= 2) {
+        const struct resp_arg *body = cmd->name[0] == 'e' ? &argv[1]
+                                                          : &argv[2];
+
+        scripts_add(body->ptr, body->len);
+    } else if (strcmp(cmd->name, "script|flush") == 0) {
+        scripts_clear();
+    }
+}
+
 /* Renders one command's effect into effect_buf; returns commands added.
  * raw is the command as sent: the common case appends it unchanged. */
 static int
@@ -56,15 +76,15 @@ render_one(size_t argc, const struct resp_arg *argv, const char *raw,
 {
     struct cmd *cmd = NULL;
     enum effect e;
-    int ttl_key = 0;
-    const char *probe = NULL;
-    size_t plen = 0;
+    size_t nprobes;
+    size_t from;
+    size_t i;
     int n;
 
     if (cmdtable_lookup(&srv.pipe.table, argc, argv, &cmd) != CMD_FOUND) {
         return 0;
     }
-    e = effects_classify(cmd, argc, argv, &ttl_key);
+    e = effects_classify(cmd, argc, argv, srv.cfg.script_verbatim);
     if (e == EFFECT_AS_SENT) {
         if (rlen == 0 || reply[0] == '-') {
             return 0;
@@ -72,11 +92,23 @@ render_one(size_t argc, const struct resp_arg *argv, const char *raw,
         buf_append(&effect_buf, raw, rawlen);
         return 1;
     }
-    if (effects_need_ttl(e) && !next_reply(probes, &probe, &plen)) {
-        probe = NULL;
+    if (e == EFFECT_SCRIPT_LOAD || e == EFFECT_SCRIPT ||
+        e == EFFECT_SCRIPT_VERBATIM) {
+        remember_scripts(cmd, argc, argv, reply);
     }
-    n = effects_render(e, argc, argv, ttl_key, reply, rlen, probe, plen,
-                       &effect_buf);
+    /* This command's probe replies: the next ones in line. */
+    nprobes = effects_probes(e, cmd, argc, argv, NULL);
+    from = probes->off;
+    for (i = 0; i < nprobes; i++) {
+        const char *r;
+        size_t len;
+
+        if (!next_reply(probes, &r, &len)) {
+            break;
+        }
+    }
+    n = effects_render(e, cmd, argc, argv, reply, rlen, probes->p + from,
+                       probes->off - from, &effect_buf);
     if (n < 0) {
         log_warning("tee: unexpected reply to %s; replicating the command "
                     "as sent", cmd->name);
@@ -106,9 +138,6 @@ tee_write(long long db, const char *raw, size_t rawlen, const char *reply,
     int n;
 
     prepare();
-    if (rlen == 0 || reply[0] == '-') {
-        return;
-    }
     resp_parser_reset(&parser);
     if (resp_parse_request(&parser, raw, rawlen, &consumed) !=
         RESP_COMMAND) {

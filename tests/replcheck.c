@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -658,12 +657,13 @@ replcheck_compare_ex(int primary_port, int replica_port,
     }
     if (report != NULL && len > 0) {
         snprintf(report, len,
-             "replica %d vs primary %d: %ld keys compared, %ld differences "
-             "(%ld identical DUMP, %ld same content in another hash-table "
-             "order, %ld with expiry, max expiry diff %lld ms)%s",
-             replica_port, primary_port, st->keys, st->diffs,
-             st->dump_equal, st->content_equal, st->with_ttl,
-             st->max_ttl_diff_ms, keys);
+                 "replica %d vs primary %d: %ld keys compared, %ld "
+                 "differences (%ld identical DUMP, %ld same content in "
+                 "another hash-table order, %ld with expiry, max expiry "
+                 "diff %lld ms)%s",
+                 replica_port, primary_port, st->keys, st->diffs,
+                 st->dump_equal, st->content_equal, st->with_ttl,
+                 st->max_ttl_diff_ms, keys);
     }
     return st->diffs > 0x7fffffff ? 0x7fffffff : (int)st->diffs;
 }
@@ -1035,4 +1035,112 @@ replcheck_count_in_file(const char *path, const char *needle)
     }
     fclose(f);
     return n;
+}
+
+/* ---- added for the seed suite ------------------------------------- */
+
+int
+replcheck_seeded_lines(const char *log, const char *spec,
+                       struct replcheck_seeded *last)
+{
+    FILE *f = fopen(log, "r");
+    char needle[160];
+    char line[4096];
+    int n = 0;
+
+    if (f == NULL) {
+        return -1;
+    }
+    snprintf(needle, sizeof(needle), "Replica %s seeded: ", spec);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *p = strstr(line, needle);
+        struct replcheck_seeded s;
+
+        if (p == NULL) {
+            continue;
+        }
+        memset(&s, 0, sizeof(s));
+        if (sscanf(p + strlen(needle),
+                   "%lld keys, %lld bytes in %lf s; online at offset %lld",
+                   &s.keys, &s.bytes, &s.secs, &s.offset) != 4) {
+            continue;
+        }
+        n++;
+        if (last != NULL) {
+            *last = s;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+int
+replcheck_replicas_line(int tandem_port, int replica_port, char *line,
+                        size_t len)
+{
+    redisContext *c = connect_to(tandem_port);
+    redisReply *r;
+    int found = -1;
+    size_t i;
+
+    if (len > 0) {
+        line[0] = '\0';
+    }
+    if (c == NULL) {
+        return -1;
+    }
+    r = redisCommand(c, "TANDEM REPLICAS");
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < r->elements && found < 0; i++) {
+            const redisReply *e = r->element[i];
+            const char *fields;
+            char port[16];
+
+            if (e->type != REDIS_REPLY_STRING ||
+                (fields = strchr(e->str, ' ')) == NULL) {
+                continue;
+            }
+            fields++;
+            if (replcheck_line_field(fields, "port", port, sizeof(port)) ==
+                    0 &&
+                atoi(port) == replica_port) {
+                snprintf(line, len, "%s", fields);
+                found = 0;
+            }
+        }
+    }
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    return found;
+}
+
+double
+replcheck_line_number(const char *line, const char *field, double dflt)
+{
+    char v[64];
+    char *end;
+    double d;
+
+    if (replcheck_line_field(line, field, v, sizeof(v)) != 0) {
+        return dflt;
+    }
+    d = strtod(v, &end);
+    return end == v ? dflt : d;
+}
+
+void
+replcheck_remove_dir(const char *dir)
+{
+    char cmd[400];
+
+    if (dir == NULL || strncmp(dir, "/tmp/tandem-test-", 17) != 0 ||
+        strchr(dir, '\'') != NULL || getenv("TANDEM_KEEP_TEST_DIRS") != NULL) {
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "replcheck: could not remove %s\n", dir);
+    }
 }

@@ -106,4 +106,42 @@ int replcheck_count_in_file(const char *path, const char *needle);
 long long replcheck_now_ms(void);
 void replcheck_sleep_ms(int ms);
 
+/* ---- added for the seed suite ---- */
+
+/* What tandem logs when a seed completes: "Replica <spec> seeded: N keys,
+ * B bytes in T s; online at offset O". */
+struct replcheck_seeded {
+    long long keys;
+    long long bytes;
+    double    secs;
+    long long offset;
+};
+
+/*
+ * Reads tandem's log and counts the "Replica <spec> seeded: ..." lines;
+ * last (may be NULL) gets the fields of the last one. Returns the count
+ * (0: none yet), or -1 when the log can't be read.
+ */
+int replcheck_seeded_lines(const char *log, const char *spec,
+                           struct replcheck_seeded *last);
+
+/*
+ * One replica's line of TANDEM REPLICAS ("<spec> ip=...,port=...,...")
+ * from tandem on tandem_port, matched by the replica's port, copied
+ * without the spec (so replcheck_line_field reads it). Returns 0, or -1
+ * when there is no such line or the command failed.
+ */
+int replcheck_replicas_line(int tandem_port, int replica_port, char *line,
+                            size_t len);
+
+/* A numeric field of a replica line (replcheck_line_field), or dflt when
+ * the field is absent. */
+double replcheck_line_number(const char *line, const char *field,
+                             double dflt);
+
+/* Removes a directory left by a process that is gone (e.g. a replica
+ * killed and restarted in a new directory), unless TANDEM_KEEP_TEST_DIRS
+ * is set. Only paths under /tmp/tandem-test- are removed. */
+void replcheck_remove_dir(const char *dir);
+
 #endif

@@ -207,30 +207,35 @@ START_TEST(test_check_config_accepts_the_shipped_conf)
 }
 END_TEST
 
-/* conf/tandem.conf lists every directive --help lists, with the same
- * default ("# name default"), or sets it ("name value"). */
-START_TEST(test_shipped_conf_documents_every_directive_with_its_default)
+/* conf/tandem.conf lists every directive that --help lists, with the
+ * same default ("# name default"), or sets it ("name value"). */
+START_TEST(test_shipped_conf_lists_every_directive_default)
 {
     char path[512];
     const char *args[] = {"--help", NULL};
+    const char *p;
     char *conf;
-    char line[256];
-    int i;
+    int checked = 0;
 
     snprintf(path, sizeof(path), "%s/conf/tandem.conf", srcdir());
     ck_assert_int_eq(run(args), 0);
     conf = read_text(path);
     ck_assert_msg(conf != NULL, "cannot read %s", path);
-    for (i = 0; directive_names[i] != NULL; i++) {
-        const char *name = directive_names[i];
+    p = strstr(out, "\nDirectives");
+    ck_assert_ptr_nonnull(p);
+    /* Each "  name   default" line after the heading. */
+    while ((p = strstr(p, "\n  ")) != NULL) {
+        char name[128];
+        char def[128];
         char want[300];
-        const char *def;
+        int n = 0;
 
-        ck_assert_ptr_nonnull(help_line(out, name, line, sizeof(line)));
-        def = line + strlen(name);
-        while (*def == ' ') {
-            def++;
+        p += 3;
+        if (sscanf(p, "%127s %n", name, &n) != 1 || n == 0) {
+            continue;
         }
+        snprintf(def, sizeof(def), "%.*s", (int)strcspn(p + n, "\n"),
+                 p + n);
         if (def[0] == '(') {
             /* No default: the file must at least mention it. */
             snprintf(want, sizeof(want), "\n%s ", name);
@@ -243,7 +248,9 @@ START_TEST(test_shipped_conf_documents_every_directive_with_its_default)
         ck_assert_msg(strstr(conf, want) != NULL,
                       "%s lacks a line \"%s\" for '%s'", path, want + 1,
                       name);
+        checked++;
     }
+    ck_assert_int_ge(checked, 22);
 }
 END_TEST
 
@@ -688,8 +695,7 @@ main(void)
     tcase_add_test(tc, test_version_prints_version_and_exits_0);
     tcase_add_test(tc, test_help_prints_usage_and_every_directive);
     tcase_add_test(tc, test_check_config_accepts_the_shipped_conf);
-    tcase_add_test(tc,
-                   test_shipped_conf_documents_every_directive_with_its_default);
+    tcase_add_test(tc, test_shipped_conf_lists_every_directive_default);
     tcase_add_test(tc, test_unknown_directive_on_command_line_is_named);
     tcase_add_loop_test(tc,
                         test_bad_value_on_command_line_names_directive_and_why,

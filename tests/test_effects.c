@@ -47,8 +47,22 @@ unload(void)
 
 /* Renders the effect of `line` (words split on spaces) with the given
  * replies, as "ARG|ARG;ARG|ARG;" for comparison. */
+static int verbatim;
+
 static const char *
-effect_of(const char *line, const char *reply, const char *ttl_reply,
+lookup_script(const char *sha, size_t len, size_t *blen)
+{
+    if (len == 40 && memcmp(sha, "e0e1f9fabfc9d4800c877a703b823ac0578ff831",
+                            40) == 0) {
+        *blen = 8;
+        return "return 1";
+    }
+    return NULL;
+}
+
+/* probes: the replies to the effect's probes, concatenated. */
+static const char *
+effect_of(const char *line, const char *reply, const char *probes,
           int *ncmds)
 {
     static char out[1024];
@@ -59,7 +73,6 @@ effect_of(const char *line, const char *reply, const char *ttl_reply,
     struct buf b;
     struct resp_parser rp;
     enum effect e;
-    int ttl_key;
     size_t off = 0;
     char *p;
 
@@ -70,11 +83,11 @@ effect_of(const char *line, const char *reply, const char *ttl_reply,
         argc++;
     }
     ck_assert_int_eq(cmdtable_lookup(&table, argc, argv, &cmd), CMD_FOUND);
-    e = effects_classify(cmd, argc, argv, &ttl_key);
+    e = effects_classify(cmd, argc, argv, verbatim);
     buf_init(&b);
-    *ncmds = effects_render(e, argc, argv, ttl_key, reply, strlen(reply),
-                            ttl_reply, ttl_reply != NULL ? strlen(ttl_reply)
-                                                         : 0, &b);
+    effects_set_script_lookup(lookup_script);
+    *ncmds = effects_render(e, cmd, argc, argv, reply, strlen(reply),
+                            probes, probes != NULL ? strlen(probes) : 0, &b);
     out[0] = '\0';
     resp_parser_init(&rp, 1 << 20);
     while (off < b.len) {
@@ -98,7 +111,7 @@ effect_of(const char *line, const char *reply, const char *ttl_reply,
 struct effect_case {
     const char *command;
     const char *reply;
-    const char *ttl_reply;    /* PEXPIRETIME's, for the TTL kinds */
+    const char *probes;       /* replies to the probes (PEXPIRETIME...) */
     int        ncmds;
     const char *stream;
 };
@@ -154,17 +167,29 @@ static const struct effect_case cases[] = {
     {"MIGRATE h 6379 k 0 1000", "+OK\r\n", NULL, 1, "DEL|k;"},
     {"MIGRATE h 6379 k 0 1000 COPY", "+OK\r\n", NULL, 0, ""},
     {"MIGRATE h 6379 k 0 1000", "+NOKEY\r\n", NULL, 0, ""},
-    /* Reads and PUBLISH enter nothing; scripts go verbatim. */
+    /* Reads and PUBLISH enter nothing. */
     {"GET k", "$1\r\nv\r\n", NULL, 0, ""},
     {"PUBLISH ch m", ":1\r\n", NULL, 0, ""},
-    {"EVAL return 0", ":0\r\n", NULL, 1, "EVAL|return|0;"},
+    /* Scripts (effects mode): their keys' values after them, even when
+     * they failed part-way. */
+    {"EVAL script 2 a b x", ":0\r\n",
+     "$4\r\nPAYL\r\n:-1\r\n$-1\r\n:-2\r\n", 2,
+     "RESTORE|a|0|PAYL|REPLACE|ABSTTL;DEL|b;"},
+    {"EVALSHA e0e1f9fabfc9d4800c877a703b823ac0578ff831 1 k", "-ERR boom\r\n",
+     "$2\r\nPL\r\n:1700000000000\r\n", 1,
+     "RESTORE|k|1700000000000|PL|REPLACE|ABSTTL;"},
+    {"FCALL f 1 k", ":1\r\n", "$2\r\nPL\r\n:-1\r\n", 1,
+     "RESTORE|k|0|PL|REPLACE|ABSTTL;"},
+    {"EVAL script 0", ":0\r\n", NULL, 0, ""},
+    {"SCRIPT LOAD body", "$40\r\n0123456789012345678901234567890123456789"
+                         "\r\n", NULL, 1, "SCRIPT|LOAD|body;"},
 };
 
 START_TEST(test_effect_rows)
 {
     const struct effect_case *c = &cases[_i];
     int n;
-    const char *got = effect_of(c->command, c->reply, c->ttl_reply, &n);
+    const char *got = effect_of(c->command, c->reply, c->probes, &n);
 
     ck_assert_msg(n == c->ncmds, "%s: %d commands, expected %d", c->command,
                   n, c->ncmds);
@@ -173,16 +198,65 @@ START_TEST(test_effect_rows)
 }
 END_TEST
 
-START_TEST(test_ttl_kinds_ask_for_the_right_key)
+/* The probes each kind asks the primary for, right after the write. */
+static const char *
+probes_of(const char *line)
 {
-    struct resp_arg argv[4] = {{"SET", 3}, {"key", 3}, {"v", 1}, {"EX", 2}};
+    static char out[512];
+    static char copy[256];
+    struct resp_arg argv[16];
+    size_t argc = 0;
     struct cmd *cmd;
-    int ttl_key = 0;
+    struct buf b;
+    char *p;
+    size_t n;
 
-    ck_assert_int_eq(cmdtable_lookup(&table, 4, argv, &cmd), CMD_FOUND);
-    ck_assert(effects_need_ttl(effects_classify(cmd, 4, argv, &ttl_key)));
-    ck_assert_int_eq(ttl_key, 1);
-    ck_assert(!effects_need_ttl(effects_classify(cmd, 3, argv, &ttl_key)));
+    snprintf(copy, sizeof(copy), "%s", line);
+    for (p = strtok(copy, " "); p != NULL; p = strtok(NULL, " ")) {
+        argv[argc].ptr = p;
+        argv[argc].len = strlen(p);
+        argc++;
+    }
+    ck_assert_int_eq(cmdtable_lookup(&table, argc, argv, &cmd), CMD_FOUND);
+    buf_init(&b);
+    n = effects_probes(effects_classify(cmd, argc, argv, verbatim), cmd,
+                       argc, argv, &b);
+    ck_assert_uint_eq(n, effects_probes(effects_classify(cmd, argc, argv,
+                                                         verbatim),
+                                        cmd, argc, argv, NULL));
+    snprintf(out, sizeof(out), "%zu:%.*s", n, (int)b.len,
+             b.data != NULL ? buf_head(&b) : "");
+    buf_free(&b);
+    return out;
+}
+
+START_TEST(test_probes_ask_for_the_right_keys)
+{
+    ck_assert_str_eq(probes_of("SET key v EX 10"),
+                     "1:*2\r\n$11\r\nPEXPIRETIME\r\n$3\r\nkey\r\n");
+    ck_assert_str_eq(probes_of("SET key v"), "0:");
+    ck_assert_str_eq(probes_of("EVAL s 1 k a"),
+                     "2:*2\r\n$4\r\nDUMP\r\n$1\r\nk\r\n"
+                     "*2\r\n$11\r\nPEXPIRETIME\r\n$1\r\nk\r\n");
+    verbatim = 1;
+    ck_assert_str_eq(probes_of("EVAL s 1 k a"), "0:");
+    verbatim = 0;
+}
+END_TEST
+
+START_TEST(test_verbatim_scripts_turn_evalsha_into_eval)
+{
+    int n;
+
+    verbatim = 1;
+    ck_assert_str_eq(effect_of("EVALSHA e0e1f9fabfc9d4800c877a703b823ac0578ff831 "
+                               "0", ":1\r\n", NULL, &n),
+                     "EVAL|return 1|0;");
+    ck_assert_str_eq(effect_of("EVALSHA 0000000000000000000000000000000000000000 "
+                               "0", ":1\r\n", NULL, &n),
+                     "EVALSHA|0000000000000000000000000000000000000000|0;");
+    ck_assert_str_eq(effect_of("EVAL s 0", "-ERR x\r\n", NULL, &n), "");
+    verbatim = 0;
 }
 END_TEST
 
@@ -208,7 +282,8 @@ main(void)
     tcase_add_checked_fixture(tc, load_fixture, unload);
     tcase_add_loop_test(tc, test_effect_rows, 0,
                         sizeof(cases) / sizeof(cases[0]));
-    tcase_add_test(tc, test_ttl_kinds_ask_for_the_right_key);
+    tcase_add_test(tc, test_probes_ask_for_the_right_keys);
+    tcase_add_test(tc, test_verbatim_scripts_turn_evalsha_into_eval);
     tcase_add_test(tc, test_malformed_replies_are_reported);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -318,7 +318,7 @@ START_TEST(test_tandem_reconnects_when_primary_returns_on_same_port)
 }
 END_TEST
 
-START_TEST(test_requests_in_flight_when_primary_dies_get_errors_in_order)
+START_TEST(test_in_flight_requests_get_errors_when_primary_dies)
 {
     redisContext *a = harness_connect(tandem.port);
     redisContext *b = harness_connect(tandem.port);
@@ -386,7 +386,7 @@ START_TEST(test_requests_in_flight_when_primary_dies_get_errors_in_order)
 }
 END_TEST
 
-START_TEST(test_tandem_starts_without_primary_and_serves_when_it_appears)
+START_TEST(test_starts_without_primary_and_serves_when_it_appears)
 {
     int port = harness_free_port();
     redisContext *c;
@@ -563,13 +563,13 @@ main(void)
     tcase_add_test(running,
                    test_tandem_reconnects_when_primary_returns_on_same_port);
     tcase_add_test(running,
-                   test_requests_in_flight_when_primary_dies_get_errors_in_order);
+                   test_in_flight_requests_get_errors_when_primary_dies);
     suite_add_tcase(s, running);
 
     tcase_add_checked_fixture(own, setup_none, teardown);
     tcase_set_timeout(own, 60);
     tcase_add_test(own,
-                   test_tandem_starts_without_primary_and_serves_when_it_appears);
+                   test_starts_without_primary_and_serves_when_it_appears);
     tcase_add_test(own,
                    test_backend_that_is_not_redis_7_is_refused_with_a_log_line);
     suite_add_tcase(s, own);

@@ -399,7 +399,7 @@ END_TEST
  * behind a forwarded command's reply must not upset the client's output
  * accounting: the connection stays open through many such pipelines.
  */
-START_TEST(test_builtin_pipelined_behind_forwarded_command_keeps_connection)
+START_TEST(test_builtin_behind_forwarded_reply_keeps_connection)
 {
     char out[4096];
     int fd = harness_raw_connect(tandem.port);
@@ -976,7 +976,7 @@ START_TEST(test_ping_and_echo_answer_as_redis)
 }
 END_TEST
 
-START_TEST(test_hello_2_describes_the_connection_and_hello_3_is_refused)
+START_TEST(test_hello_2_describes_connection_hello_3_is_refused)
 {
     redisContext *c = harness_connect(tandem.port);
     redisReply *r = harness_cmd(c, "HELLO 2");
@@ -1570,7 +1570,7 @@ main(void)
     tcase_set_timeout(basic, 60);
     tcase_add_test(basic, test_set_then_get_lands_on_the_primary);
     tcase_add_test(basic,
-                   test_builtin_pipelined_behind_forwarded_command_keeps_connection);
+                   test_builtin_behind_forwarded_reply_keeps_connection);
     tcase_add_test(basic, test_select_gives_each_client_its_own_db);
     tcase_add_test(basic,
                    test_select_errors_match_redis_and_meta_db_is_refused);
@@ -1589,7 +1589,7 @@ main(void)
     tcase_set_timeout(conn, 60);
     tcase_add_test(conn, test_ping_and_echo_answer_as_redis);
     tcase_add_test(conn,
-                   test_hello_2_describes_the_connection_and_hello_3_is_refused);
+                   test_hello_2_describes_connection_hello_3_is_refused);
     tcase_add_test(conn,
                    test_client_name_id_info_and_list_are_per_connection);
     tcase_add_test(conn, test_command_count_and_info_match_the_primary);

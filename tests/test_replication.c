@@ -37,8 +37,6 @@ static struct {
     char        spec[NREPLICAS][64];    /* "127.0.0.1:port" */
 } F;
 
-static const char *const small_backlog[] = {"--backlog-size", "64kb",
-                                            NULL};
 static const char *const aof_args[] = {"--appendonly", "yes",
                                        "--appendfsync", "always", NULL};
 
@@ -396,8 +394,8 @@ restart_replica(int i, const char *const *extra)
                   "can't restart replica %d on port %d in %s", i, port, dir);
 }
 
-/* Sends n pipelined commands built by fill(i) and reads every reply,
- * asserting that none is an error. */
+/* Sends n pipelined SET prefix:<from+i> <value_len bytes> and reads
+ * every reply, asserting that each is +OK. */
 static void
 pipeline_sets(redisContext *c, const char *prefix, int from, int n,
               size_t value_len)
@@ -421,6 +419,88 @@ pipeline_sets(redisContext *c, const char *prefix, int from, int n,
     }
     free(value);
 }
+
+/* ---- 0. the checker itself ---------------------------------------- */
+
+/* Two plain servers written directly: replcheck_compare must find every
+ * planted difference, and nothing where only the hash-table order of
+ * equal sets and hashes differs. */
+START_TEST(test_checker_finds_differences)
+{
+    struct replcheck_stats st;
+    char report[4096];
+    redisContext *a;
+    redisContext *b;
+    int diffs;
+    int i;
+
+    memset(&F, 0, sizeof(F));
+    ck_assert_int_eq(harness_start_redis(&F.primary, NULL), 0);
+    ck_assert_int_eq(harness_start_redis(&F.replica[0], NULL), 0);
+    a = harness_connect(F.primary.port);
+    b = harness_connect(F.replica[0].port);
+    for (i = 0; i < 2; i++) {
+        redisContext *x = i == 0 ? a : b;
+        int m;
+
+        /* Equal content, different DUMP (hash seeds differ). */
+        for (m = 0; m < 200; m++) {
+            freeReplyObject(cmd(x, "SADD bigset member-%d", m));
+            freeReplyObject(cmd(x, "HSET bighash field-%d v%d", m, m));
+        }
+        cmd_status(x, "OK", "SET same v");
+        cmd_status(x, "OK", "SET samettl v PX 100000");
+        cmd_status(x, "OK", "SELECT 15");
+        cmd_status(x, "OK", "SET tandem:stamp %d", i);   /* not compared */
+        cmd_status(x, "OK", "SELECT 0");
+    }
+    /* Five planted differences, in three databases. */
+    cmd_status(a, "OK", "SET only-primary 1");
+    cmd_status(b, "OK", "SELECT 3");
+    cmd_status(b, "OK", "SET only-replica 1");
+    cmd_status(b, "OK", "SELECT 0");
+    cmd_status(a, "OK", "SET value a");
+    cmd_status(b, "OK", "SET value b");
+    cmd_status(a, "OK", "SET ttl v EX 100");
+    cmd_status(b, "OK", "SET ttl v");
+    freeReplyObject(cmd(a, "SELECT 14"));
+    freeReplyObject(cmd(b, "SELECT 14"));
+    freeReplyObject(cmd(a, "SADD set a b c"));
+    freeReplyObject(cmd(b, "SADD set a b d"));
+    diffs = replcheck_compare_ex(F.primary.port, F.replica[0].port, &st,
+                                 report, sizeof(report));
+    printf("checker: %s\n", report);
+    ck_assert_msg(diffs == 5, "expected 5 differences: %s", report);
+    ck_assert_int_eq(st.keys, 9);
+    ck_assert_int_ge(st.content_equal, 1);
+    ck_assert_ptr_nonnull(strstr(report, "only-primary"));
+    ck_assert_ptr_nonnull(strstr(report, "only-replica"));
+    /* An expiry 5 s apart is a difference; 0.5 s apart is not. */
+    freeReplyObject(cmd(a, "SELECT 0"));
+    freeReplyObject(cmd(b, "SELECT 0"));
+    freeReplyObject(cmd(a, "DEL only-primary value ttl"));
+    freeReplyObject(cmd(b, "DEL value ttl"));
+    freeReplyObject(cmd(a, "SELECT 14"));
+    freeReplyObject(cmd(b, "SELECT 14"));
+    freeReplyObject(cmd(a, "DEL set"));
+    freeReplyObject(cmd(b, "DEL set"));
+    freeReplyObject(cmd(b, "SELECT 3"));
+    freeReplyObject(cmd(b, "FLUSHDB"));
+    freeReplyObject(cmd(a, "SELECT 0"));
+    freeReplyObject(cmd(b, "SELECT 0"));
+    ck_assert_int_eq(replcheck_compare(F.primary.port, F.replica[0].port,
+                                       report, sizeof(report)), 0);
+    freeReplyObject(cmd(a, "PEXPIREAT same %lld", wall_ms() + 100000));
+    freeReplyObject(cmd(b, "PEXPIREAT same %lld", wall_ms() + 100500));
+    ck_assert_int_eq(replcheck_compare(F.primary.port, F.replica[0].port,
+                                       report, sizeof(report)), 0);
+    freeReplyObject(cmd(b, "PEXPIREAT same %lld", wall_ms() + 105000));
+    ck_assert_int_eq(replcheck_compare(F.primary.port, F.replica[0].port,
+                                       report, sizeof(report)), 1);
+    redisFree(a);
+    redisFree(b);
+}
+END_TEST
 
 /* ---- 1. deterministic effects ------------------------------------- */
 
@@ -1697,6 +1777,7 @@ main(void)
     SRunner *sr;
     int failed;
 
+    add_case(s, "checker", test_checker_finds_differences);
     add_case(s, "effects", test_effects);
     add_case(s, "transactions", test_transactions);
     add_case(s, "wait", test_wait);
