@@ -53,7 +53,9 @@ struct client {
 
     long long          db;             /* emulated SELECT */
     uint64_t           woff;           /* stream offset after its last
-                                        * write (WAIT) */
+                                        * write (WAIT, read routing) */
+    uint64_t           writes_inflight;/* writes sent, not yet in the
+                                        * stream */
     int                multi;          /* inside MULTI */
     int                multi_dirty;    /* a queued command was refused */
     size_t             multi_count;    /* commands queued */

@@ -28,7 +28,9 @@ enum directive_type {
     D_PRIMARY,    /* a backend address */
     D_REPLICA,    /* a backend address, repeatable */
     D_OBUF,       /* client-output-buffer-limit <class> <hard> <soft> <sec> */
-    D_SCRIPTREPL  /* effects|verbatim */
+    D_SCRIPTREPL, /* effects|verbatim */
+    D_READPOLICY, /* primary|replica|prefer-replica */
+    D_READCONSISTENCY /* session|eventual */
 };
 
 struct directive {
@@ -61,6 +63,10 @@ static const struct directive directives[] = {
      1000000000},
     {"script-replication", D_SCRIPTREPL, OFF(script_verbatim), "effects", 0,
      0},
+    {"read-policy", D_READPOLICY, OFF(read_policy), "replica", 0, 0},
+    {"read-consistency", D_READCONSISTENCY, OFF(read_eventual), "session", 0,
+     0},
+    {"max-replica-lag", D_INT, OFF(max_replica_lag), "1000", 1, 3600000},
     {"requirepass", D_STRING, OFF(requirepass), "", 0, 0},
     {"maxclients", D_INT, OFF(maxclients), "10000", 1, 1000000},
     {"timeout", D_INT, OFF(timeout), "0", 0, 100000000},
@@ -330,6 +336,29 @@ config_apply(struct config *c, int argc, char **argv, char *err,
             c->script_verbatim = 1;
         } else {
             snprintf(err, errlen, "argument must be 'effects' or 'verbatim'");
+            return TD_ERR;
+        }
+        return TD_OK;
+    case D_READPOLICY:
+        if (strcasecmp(argv[1], "primary") == 0) {
+            c->read_policy = READ_PRIMARY;
+        } else if (strcasecmp(argv[1], "replica") == 0) {
+            c->read_policy = READ_REPLICA;
+        } else if (strcasecmp(argv[1], "prefer-replica") == 0) {
+            c->read_policy = READ_PREFER_REPLICA;
+        } else {
+            snprintf(err, errlen, "argument must be one of primary, replica, "
+                     "prefer-replica");
+            return TD_ERR;
+        }
+        return TD_OK;
+    case D_READCONSISTENCY:
+        if (strcasecmp(argv[1], "session") == 0) {
+            c->read_eventual = 0;
+        } else if (strcasecmp(argv[1], "eventual") == 0) {
+            c->read_eventual = 1;
+        } else {
+            snprintf(err, errlen, "argument must be 'session' or 'eventual'");
             return TD_ERR;
         }
         return TD_OK;

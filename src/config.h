@@ -28,6 +28,12 @@ struct backend_addr {
     char *spec;       /* as written, for logs and INFO */
 };
 
+enum read_policy {
+    READ_PRIMARY = 0,       /* every read on the primary */
+    READ_REPLICA,           /* on eligible replicas, else the primary */
+    READ_PREFER_REPLICA     /* replicas and the primary share reads */
+};
+
 struct config {
     char                *file;                   /* config file or NULL */
 
@@ -51,6 +57,9 @@ struct config {
     long long           backlog_size;            /* bytes of stream kept */
     long long           seed_max_keys_per_sec;   /* 0: unlimited */
     int                 script_verbatim;         /* script-replication */
+    int                 read_policy;             /* enum read_policy */
+    int                 read_eventual;           /* read-consistency */
+    long long           max_replica_lag;         /* ms */
 
     /* Clients */
     char                *requirepass;

@@ -14,6 +14,7 @@
 #include "cmdtable.h"
 #include "log.h"
 #include "multi.h"
+#include "replica.h"
 #include "server.h"
 
 /*
@@ -78,6 +79,7 @@ static const struct refusal refusals[] = {
  * The route of a command, decided once per command table entry and cached
  * in cmd->route, so the common case costs one comparison:
  *   ROUTE_FORWARD          to the pipe
+ *   ROUTE_READ             a read: to a replica when one may serve it
  *   ROUTE_XREAD            to the pipe unless it has BLOCK
  *   ROUTE_BLOCKING         refused (blocking)
  *   ROUTE_DB_ARGS          to the pipe unless it names the meta-db
@@ -86,6 +88,7 @@ static const struct refusal refusals[] = {
 enum {
     ROUTE_UNKNOWN = 0,
     ROUTE_FORWARD,
+    ROUTE_READ,
     ROUTE_XREAD,
     ROUTE_BLOCKING,
     ROUTE_DB_ARGS,
@@ -120,6 +123,13 @@ decide_route(const struct cmd *cmd)
         strcmp(cmd->name, "copy") == 0) {
         return ROUTE_DB_ARGS;
     }
+    /* Cursors stay on the primary: a cursor from one server must never
+     * be continued on another. */
+    if ((cmd->flags & CMD_READONLY) && strcmp(cmd->name, "scan") != 0 &&
+        strcmp(cmd->name, "sscan") != 0 && strcmp(cmd->name, "hscan") != 0 &&
+        strcmp(cmd->name, "zscan") != 0) {
+        return ROUTE_READ;
+    }
     return ROUTE_FORWARD;
 }
 
@@ -133,6 +143,7 @@ refusal_for(struct cmd *cmd, size_t argc, const struct resp_arg *argv)
     }
     switch (cmd->route) {
     case ROUTE_FORWARD:
+    case ROUTE_READ:
         return NULL;
     case ROUTE_XREAD:
         /* Options come before STREAMS; after it are keys and ids, which
@@ -310,6 +321,17 @@ dispatch_forward(struct client *c, const struct cmd *cmd, size_t argc,
         resp_add_command(&encoded, argc, argv);
         raw = buf_head(&encoded);
         rawlen = encoded.len;
+    }
+    if (cmd != NULL && cmd->route == ROUTE_READ) {
+        struct replica *replica = srv.cfg.read_policy == READ_PRIMARY
+                                      ? NULL : replica_pick_reader(c);
+
+        if (replica != NULL) {
+            srv.stats.reads_replicas++;
+            readconn_send(&replica->rc, r, c->db, raw, rawlen);
+            return;
+        }
+        srv.stats.reads_primary++;
     }
     pipe_send_request(&srv.pipe, r, c->db, cmd, argc, argv, raw, rawlen);
 }

@@ -401,16 +401,23 @@ render_verbatim(size_t argc, const struct resp_arg *argv, struct buf *out)
 int
 effects_render(enum effect e, const struct cmd *cmd, size_t argc,
                const struct resp_arg *argv, const char *reply, size_t rlen,
-               const char *probes, size_t plen, struct buf *out)
+               const char *probes, size_t plen, struct buf *out,
+               struct buf *after, int *nafter)
 {
     redisReply *r = NULL;
     const char *ttl_reply = NULL;
     size_t ttl_len = 0;
+    struct buf *state = after != NULL ? after : out;
     int n = 0;
 
     if (e == EFFECT_SCRIPT) {
         /* Even a failed script may have written before it failed. */
-        return render_script_keys(cmd, argc, argv, probes, plen, out);
+        n = render_script_keys(cmd, argc, argv, probes, plen, state);
+        if (after != NULL && n > 0) {
+            *nafter += n;
+            return 0;
+        }
+        return n;
     }
     if (e == EFFECT_NONE || rlen == 0 || reply[0] == '-') {
         return 0;
@@ -427,13 +434,29 @@ effects_render(enum effect e, const struct cmd *cmd, size_t argc,
         return render_verbatim(argc, argv, out);
     case EFFECT_TTL:
         resp_add_command(out, argc, argv);
-        n = render_expiry(&argv[TTL_KEY], ttl_reply, ttl_len, out);
-        return n < 0 ? -1 : 2;
+        n = render_expiry(&argv[TTL_KEY], ttl_reply, ttl_len, state);
+        if (n < 0) {
+            return -1;
+        }
+        if (after != NULL) {
+            *nafter += n;
+            return 1;
+        }
+        return 2;
     case EFFECT_TTL_ONLY:
         if (rlen >= 2 && reply[0] == ':' && reply[1] == '0') {
             return 0;    /* no such key, or NX/XX/GT/LT said no */
         }
-        return render_expiry(&argv[TTL_KEY], ttl_reply, ttl_len, out);
+        n = render_expiry(&argv[TTL_KEY], ttl_reply, ttl_len, state);
+        if (after != NULL && n > 0) {
+            /* In a transaction a later command may rename or move the
+             * key: the relative form goes in place (it follows the key),
+             * the primary's absolute expiry of what is left after. */
+            *nafter += n;
+            resp_add_command(out, argc, argv);
+            return 1;
+        }
+        return n;
     default:
         break;
     }

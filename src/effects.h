@@ -71,10 +71,16 @@ size_t effects_probes(enum effect e, const struct cmd *cmd, size_t argc,
  * reply to the command; probes the replies to its probes, in order (plen
  * bytes). Returns the number of commands appended (0: nothing enters the
  * stream), or -1 when a reply has an unexpected shape.
+ *
+ * What the probes found (absolute expiries, a script's keys) describes
+ * the keys as the probes saw them. For one command that is right after
+ * it; for a transaction, after all of it, since the probes follow EXEC:
+ * such commands then go to `after` (when not NULL, with their count in
+ * *nafter), to be appended once the whole transaction is.
  */
 int effects_render(enum effect e, const struct cmd *cmd, size_t argc,
                    const struct resp_arg *argv, const char *reply,
                    size_t rlen, const char *probes, size_t plen,
-                   struct buf *out);
+                   struct buf *out, struct buf *after, int *nafter);
 
 #endif

@@ -87,6 +87,24 @@ slot_pop(struct pipe *p)
     return s;
 }
 
+/* A client's write is settled: in the stream, or failed. */
+static void
+write_settled(const struct pipe_slot *s)
+{
+    if (s->req != NULL && s->req->client != NULL &&
+        s->req->client->writes_inflight > 0) {
+        s->req->client->writes_inflight--;
+    }
+}
+
+static void
+write_sent(struct req *r)
+{
+    if (r != NULL && r->client != NULL) {
+        r->client->writes_inflight++;
+    }
+}
+
 /* The connection is gone: answer everything in flight, in order. */
 static void
 on_down(struct conn *c, const char *why, int was_up)
@@ -116,6 +134,7 @@ on_down(struct conn *c, const char *why, int was_up)
              srv.cfg.primary.spec, why);
     if (p->probes_left > 0 || p->held.req != NULL) {
         if (p->held.req != NULL) {
+            write_settled(&p->held);
             req_reply(p->held.req, msg, strlen(msg));
             failed++;
         }
@@ -125,6 +144,9 @@ on_down(struct conn *c, const char *why, int was_up)
     while (p->slot_count > 0) {
         struct pipe_slot s = slot_pop(p);
 
+        if (s.kind == SLOT_WRITE || s.kind == SLOT_EXEC) {
+            write_settled(&s);
+        }
         if (s.req != NULL) {
             req_reply(s.req, msg, strlen(msg));
             failed++;
@@ -406,6 +428,7 @@ complete_write(struct pipe *p, const struct pipe_slot *s, const char *reply,
     }
     buf_consume(&p->writes, s->write_len);
     buf_clear(&p->probe_replies);
+    write_settled(s);
     if (s->req != NULL) {
         req_reply(s->req, reply, len);
     }
@@ -587,6 +610,7 @@ pipe_send_request(struct pipe *p, struct req *r, long long db,
     } else {
         s.kind = SLOT_WRITE;
         s.req = r;
+        write_sent(r);
         s.db = db;
         s.write_len = (uint32_t)rawlen;
         buf_append(&p->writes, raw, rawlen);
@@ -640,6 +664,7 @@ pipe_send_transaction(struct pipe *p, struct req *r, long long db,
         if (pass == 1) {
             s.write_len = (uint32_t)len;
             buf_append(&p->writes, queued, len);
+            write_sent(r);
             slot_push(p, &s);
             if (selects) {
                 /* The queued SELECTs ran only if EXEC did: the pipe's

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "log.h"
 #include "pipe.h"
 #include "server.h"
@@ -529,6 +530,7 @@ replica_flush_all(void)
 
     for (i = 0; i < nreplicas; i++) {
         replica_send(replicas[i]);
+        readconn_flush(&replicas[i]->rc);
     }
 }
 
@@ -696,6 +698,7 @@ replica_add(const struct backend_addr *addr)
     replicas[nreplicas++] = r;
     srv.pipe.tee = 1;
     conn_connect(&r->conn);
+    readconn_start(&r->rc, r);
 }
 
 /* Closes a link for good. Its memory stays until shutdown: pipe
@@ -708,6 +711,7 @@ replica_close(struct replica *r, const char *why)
     conn_fail(&r->conn, why);
     r->state = REPLICA_DOWN;
     seed_stop(r);
+    readconn_stop(&r->rc);
 }
 
 static void
@@ -842,24 +846,71 @@ replica_count_acked(uint64_t off)
     return n;
 }
 
+/* How far behind the replica is, in bytes and in ms: the age of the
+ * oldest batch it has not acknowledged. */
+static uint64_t
+lag_of(const struct replica *r, int64_t *lag_ms)
+{
+    uint64_t end = stream_offset(&srv.stream);
+    uint64_t bytes = r->state == REPLICA_ONLINE ? end - r->acked : 0;
+    int64_t now = td_mstime();
+
+    *lag_ms = 0;
+    if (bytes > 0) {
+        *lag_ms = r->inflight_count > 0
+                      ? now - r->inflight[r->inflight_head].sent_ms
+                      : now - r->last_ack_ms;
+    }
+    return bytes;
+}
+
+struct replica *
+replica_pick_reader(const struct client *c)
+{
+    static size_t turn = 0;
+    struct replica *best = NULL;
+    size_t k;
+
+    /* Least outstanding reads; ties go round robin. */
+    turn++;
+    for (k = 0; k < nreplicas; k++) {
+        struct replica *r = replicas[(turn + k) % nreplicas];
+        int64_t lag_ms;
+
+        if (r->state != REPLICA_ONLINE || r->seed.finishing ||
+            !readconn_ready(&r->rc)) {
+            continue;
+        }
+        lag_of(r, &lag_ms);
+        if (lag_ms > srv.cfg.max_replica_lag) {
+            continue;
+        }
+        if (!srv.cfg.read_eventual &&
+            (c->writes_inflight > 0 || r->acked < c->woff)) {
+            continue;
+        }
+        if (best == NULL || readconn_load(&r->rc) < readconn_load(&best->rc)) {
+            best = r;
+        }
+    }
+    if (best != NULL && srv.cfg.read_policy == READ_PREFER_REPLICA &&
+        srv.pipe.slot_count < readconn_load(&best->rc)) {
+        return NULL;    /* the primary is less busy */
+    }
+    return best;
+}
+
 /* One replica's INFO fields: "ip=...,port=...,state=...,...". */
 static void
 describe(const struct replica *r, char *line, size_t size)
 {
-    uint64_t end = stream_offset(&srv.stream);
-    int64_t now = td_mstime();
     int online = r->state == REPLICA_ONLINE;
-    uint64_t lag_bytes = online ? end - r->acked : 0;
-    int64_t lag_ms = 0;
+    int64_t lag_ms;
+    uint64_t lag_bytes = lag_of(r, &lag_ms);
     char reason[sizeof(r->why)];
     char progress[256] = "";
     char *p;
 
-    if (online && lag_bytes > 0) {
-        lag_ms = r->inflight_count > 0
-                     ? now - r->inflight[r->inflight_head].sent_ms
-                     : now - r->last_ack_ms;
-    }
     if (r->state == REPLICA_SEEDING) {
         progress[0] = ',';
         seed_describe(r, progress + 1, sizeof(progress) - 1);
@@ -874,12 +925,15 @@ describe(const struct replica *r, char *line, size_t size)
     }
     snprintf(line, size,
              "ip=%s,port=%d,state=%s,offset=%llu,lag=%lld,lag_bytes=%llu,"
-             "lag_ms=%lld,batches=%llu,seeds=%llu%s%s%s",
+             "lag_ms=%lld,batches=%llu,seeds=%llu,reads=%llu,"
+             "read_link=%s,reads_to_primary=%llu%s%s%s",
              r->addr->host, r->addr->port, state_names[r->state],
              (unsigned long long)r->acked, (long long)(lag_ms / 1000),
              (unsigned long long)lag_bytes, (long long)lag_ms,
              (unsigned long long)r->batches,
-             (unsigned long long)r->seeds, progress,
+             (unsigned long long)r->seeds, (unsigned long long)r->rc.reads,
+             readconn_ready(&r->rc) ? "up" : "down",
+             (unsigned long long)r->rc.failovers, progress,
              reason[0] != '\0' ? ",reason=" : "", reason);
 }
 

@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "readconn.h"
 #include "seed.h"
 
 #define REPLICA_STATE_LIST(X)                                            \
@@ -84,6 +85,7 @@ struct replica {
     size_t               inflight_cap;
 
     struct seed          seed;          /* while seeding */
+    struct readconn      rc;            /* reads routed here */
     uint64_t             seeds;         /* seeds started */
 
     int64_t              last_ack_ms;   /* td_mstime() */
@@ -118,6 +120,14 @@ void replica_mark_all_diverged(const char *why);
 
 /* Replicas online whose acked offset is at least off. */
 int replica_count_acked(uint64_t off);
+
+struct client;
+
+/* The replica that should serve a read of client c now (DESIGN I10), or
+ * NULL for the primary: online, answering, within max-replica-lag, and
+ * under read-consistency session holding c's last write with none of c's
+ * writes in flight; the least loaded one. */
+struct replica *replica_pick_reader(const struct client *c);
 
 /* INFO # Replication lines. */
 void replica_info(struct buf *b);

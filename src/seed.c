@@ -341,8 +341,10 @@ on_functions(void *ctx, const char *reply, size_t len)
         if (reply[0] == '$' && reply[1] != '-' &&
             (body = memchr(reply, '\n', len)) != NULL) {
             size_t plen = len - (size_t)(body + 1 - reply) - 2;
+            /* FLUSH: the replica keeps no library the primary lacks
+             * (FLUSHALL leaves functions alone). */
             struct resp_arg argv[4] = {{"FUNCTION", 8}, {"RESTORE", 7},
-                                       {body + 1, plen}, {"REPLACE", 7}};
+                                       {body + 1, plen}, {"FLUSH", 5}};
 
             flow_add_argv(r, -1, 4, argv);
         }

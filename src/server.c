@@ -206,6 +206,9 @@ reload(void)
     srv.cfg.obuf_soft_seconds = next.obuf_soft_seconds;
     srv.cfg.seed_max_keys_per_sec = next.seed_max_keys_per_sec;
     srv.cfg.script_verbatim = next.script_verbatim;
+    srv.cfg.read_policy = next.read_policy;
+    srv.cfg.read_eventual = next.read_eventual;
+    srv.cfg.max_replica_lag = next.max_replica_lag;
     srv.cfg.connect_timeout = next.connect_timeout;
     config_free(&next);
     log_notice("Configuration reloaded: %zu replica(s)", srv.cfg.nreplicas);

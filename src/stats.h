@@ -34,6 +34,10 @@
       "clients closed over client-output-buffer-limit")                      \
     X(client_timeouts, "client_idle_timeouts",                               \
       "clients closed after timeout seconds idle")                           \
+    X(reads_primary, "reads_served_by_primary",                              \
+      "read-only commands sent to the primary")                              \
+    X(reads_replicas, "reads_served_by_replicas",                            \
+      "read-only commands sent to a replica's read connection")              \
     X(pipe_connects, "primary_connects", "successful pipe handshakes")       \
     X(pipe_disconnects, "primary_disconnects", "pipe connections lost")      \
     X(pipe_failed_requests, "primary_failed_requests",                       \

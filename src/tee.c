@@ -72,7 +72,7 @@ remember_scripts(const struct cmd *cmd, size_t argc,
 static int
 render_one(size_t argc, const struct resp_arg *argv, const char *raw,
            size_t rawlen, const char *reply, size_t rlen,
-           struct reply_iter *probes)
+           struct reply_iter *probes, struct buf *after, int *nafter)
 {
     struct cmd *cmd = NULL;
     enum effect e;
@@ -108,7 +108,7 @@ render_one(size_t argc, const struct resp_arg *argv, const char *raw,
         }
     }
     n = effects_render(e, cmd, argc, argv, reply, rlen, probes->p + from,
-                       probes->off - from, &effect_buf);
+                       probes->off - from, &effect_buf, after, nafter);
     if (n < 0) {
         log_warning("tee: unexpected reply to %s; replicating the command "
                     "as sent", cmd->name);
@@ -144,11 +144,43 @@ tee_write(long long db, const char *raw, size_t rawlen, const char *reply,
         return;
     }
     n = render_one(parser.argc, parser.argv, raw, consumed, reply, rlen,
-                   &pit);
+                   &pit, NULL, NULL);
     if (n > 0) {
         stream_append(&srv.stream, db, buf_head(&effect_buf), effect_buf.len,
                       (uint64_t)n);
     }
+}
+
+/* What the probes after a transaction found, per database, appended
+ * once the whole transaction is in the stream. */
+struct tail {
+    long long  db;
+    struct buf cmds;
+    int        n;
+};
+
+static struct tail tails[16];
+static size_t ntails;
+
+static struct tail *
+tail_for(long long db)
+{
+    struct tail *t;
+
+    if (ntails > 0 && tails[ntails - 1].db == db) {
+        return &tails[ntails - 1];
+    }
+    if (ntails == sizeof(tails) / sizeof(tails[0])) {
+        return &tails[ntails - 1];    /* (16 SELECTs: keep the last db) */
+    }
+    t = &tails[ntails++];
+    t->db = db;
+    t->n = 0;
+    if (t->cmds.cap == 0) {
+        buf_init(&t->cmds);
+    }
+    buf_clear(&t->cmds);
+    return t;
 }
 
 void
@@ -161,8 +193,10 @@ tee_exec(long long db, const char *raw, size_t rawlen, const char *reply,
     const char *eol;
     size_t off = 0;
     uint64_t total = 0;
+    size_t i;
 
     prepare();
+    ntails = 0;
     /* An error (EXECABORT) or a null array (aborted) applied nothing. */
     if (rlen < 4 || reply[0] != '*' ||
         (eol = memchr(reply, '\r', rlen)) == NULL ||
@@ -178,6 +212,7 @@ tee_exec(long long db, const char *raw, size_t rawlen, const char *reply,
         const char *r;
         size_t len;
         size_t consumed;
+        struct tail *t;
         int n;
 
         if (resp_parse_request(&parser, raw + off, rawlen - off,
@@ -190,7 +225,7 @@ tee_exec(long long db, const char *raw, size_t rawlen, const char *reply,
             long long to;
 
             /* What came before ran in db; what follows, in the new one.
-             * Both parts land in the same chunk, so in one batch. */
+             * All parts land in the same chunk, so in one batch. */
             if (len > 0 && r[0] == '+' && parser.argc == 2 &&
                 td_str2ll(parser.argv[1].ptr, parser.argv[1].len, &to)) {
                 if (total > 0) {
@@ -203,13 +238,20 @@ tee_exec(long long db, const char *raw, size_t rawlen, const char *reply,
             }
             continue;
         }
+        t = tail_for(db);
         n = render_one(parser.argc, parser.argv, raw + off - consumed,
-                       consumed, r, len, &pit);
+                       consumed, r, len, &pit, &t->cmds, &t->n);
         total += n > 0 ? (uint64_t)n : 0;
     }
     if (total > 0) {
         stream_append(&srv.stream, db, buf_head(&effect_buf), effect_buf.len,
                       total);
+    }
+    for (i = 0; i < ntails; i++) {
+        if (tails[i].n > 0) {
+            stream_append(&srv.stream, tails[i].db, buf_head(&tails[i].cmds),
+                          tails[i].cmds.len, (uint64_t)tails[i].n);
+        }
     }
 }
 

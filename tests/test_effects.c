@@ -87,7 +87,8 @@ effect_of(const char *line, const char *reply, const char *probes,
     buf_init(&b);
     effects_set_script_lookup(lookup_script);
     *ncmds = effects_render(e, cmd, argc, argv, reply, strlen(reply),
-                            probes, probes != NULL ? strlen(probes) : 0, &b);
+                            probes, probes != NULL ? strlen(probes) : 0, &b,
+                            NULL, NULL);
     out[0] = '\0';
     resp_parser_init(&rp, 1 << 20);
     while (off < b.len) {

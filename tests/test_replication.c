@@ -373,6 +373,19 @@ wait_state(int i, const char *state, int timeout_ms)
     }
 }
 
+/* The "seeds" field of replica i's INFO line (-1: absent, i.e. a tandem
+ * without seeding). */
+static long
+seeds_of(int i)
+{
+    char line[1024];
+    char v[32];
+
+    slave_line(i, line, sizeof(line));
+    return replcheck_line_field(line, "seeds", v, sizeof(v)) == 0 ? atol(v)
+                                                                   : -1;
+}
+
 /* Kills replica i with SIGKILL and reaps it. */
 static void
 kill_replica(int i)
@@ -896,6 +909,104 @@ START_TEST(test_transactions)
     assert_state(1, "online");
     redisFree(c);
     compare_all("transactions");
+}
+END_TEST
+
+/* ---- 2b. relative TTLs followed by a key move in one transaction -- */
+
+/*
+ * A relative TTL must reach the replicas as the absolute expiry the key
+ * had right after that command, even when a later command of the same
+ * transaction renames or moves the key. The replicas must end identical
+ * without being cut off (no divergence, no seed).
+ */
+static void
+assert_no_divergence(const char *test, const long *seeds_before)
+{
+    int i;
+
+    for (i = 0; i < NREPLICAS; i++) {
+        ck_assert_msg(seeds_of(i) == seeds_before[i], "%s: replica %d was "
+                      "re-seeded (seeds %ld -> %ld)", test, i,
+                      seeds_before[i], seeds_of(i));
+        ck_assert_msg(replcheck_count_in_file(F.tandem.log, "diverged") == 0,
+                      "%s: tandem logged a divergence", test);
+    }
+}
+
+START_TEST(test_ttl_then_move_in_multi)
+{
+    redisContext *c;
+    redisReply *r;
+    long seeds[NREPLICAS];
+    int i;
+
+    fleet_start(NULL, NULL);
+    for (i = 0; i < NREPLICAS; i++) {
+        seeds[i] = seeds_of(i);
+    }
+    c = harness_connect(F.tandem.port);
+    cmd_status(c, "OK", "MULTI");
+    cmd_status(c, "QUEUED", "SET mk v EX 100");
+    cmd_status(c, "QUEUED", "MOVE mk 3");
+    r = cmd(c, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->elements, 2);
+    ck_assert_int_eq(r->element[1]->type, REDIS_REPLY_INTEGER);
+    ck_assert_int_eq(r->element[1]->integer, 1);
+    freeReplyObject(r);
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
+    redisFree(c);
+    /* The replicas say they hold it: they must. */
+    for (i = 0; i < NREPLICAS; i++) {
+        redisContext *rc = replica_conn(i, 3);
+
+        ck_assert_msg(cmd_int(rc, "EXISTS mk") == 1, "replica %d acked the "
+                      "transaction but has no db3 'mk' (SET ... EX then "
+                      "MOVE in one MULTI)", i);
+        redisFree(rc);
+    }
+    compare_all("ttl then move");
+    assert_no_divergence("ttl then move", seeds);
+}
+END_TEST
+
+START_TEST(test_ttl_then_rename_in_multi)
+{
+    redisContext *c;
+    redisReply *r;
+    long seeds[NREPLICAS];
+    int i;
+
+    fleet_start(NULL, NULL);
+    for (i = 0; i < NREPLICAS; i++) {
+        seeds[i] = seeds_of(i);
+    }
+    c = harness_connect(F.tandem.port);
+    /* The atomic replace idiom, and an EXPIRE before a RENAME. */
+    cmd_status(c, "OK", "SET final old");
+    cmd_status(c, "OK", "MULTI");
+    cmd_status(c, "QUEUED", "SETEX tmp 100 new");
+    cmd_status(c, "QUEUED", "RENAME tmp final");
+    r = cmd(c, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->elements, 2);
+    ck_assert_int_eq(r->element[1]->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    cmd_status(c, "OK", "SET e v");
+    cmd_status(c, "OK", "MULTI");
+    cmd_status(c, "QUEUED", "EXPIRE e 100");
+    cmd_status(c, "QUEUED", "RENAME e e2");
+    r = cmd(c, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->elements, 2);
+    freeReplyObject(r);
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
+    redisFree(c);
+    wait_synced();
+    assert_no_divergence("ttl then rename", seeds);
+    assert_same_string("final", "new");
+    compare_all("ttl then rename");
 }
 END_TEST
 
@@ -1452,24 +1563,14 @@ no_continue_lines(const char *spec)
     return a + b;
 }
 
-/* The "seeds" field of replica i's INFO line (-1: absent, i.e. a tandem
- * without seeding). */
-static long
-seeds_of(int i)
-{
-    char line[1024];
-    char v[32];
-
-    slave_line(i, line, sizeof(line));
-    return replcheck_line_field(line, "seeds", v, sizeof(v)) == 0 ? atol(v)
-                                                                   : -1;
-}
-
 START_TEST(test_partial_resync_after_kill)
 {
     redisContext *c;
     long long off_at_kill = -1;
     long long resumed_at;
+    long long stamp_off = -1;
+    char stamp[128];
+    char counter_after_restart[32];
     long seeds_before;
     int lines_before;
     int continues;
@@ -1484,6 +1585,15 @@ START_TEST(test_partial_resync_after_kill)
         for (i = 0; i < 100; i++) {
             redisAppendCommand(c, "INCR counter");
         }
+        if (chunk == 50) {
+            /* Killed while this chunk is on its way through tandem. */
+            int done = 0;
+
+            while (!done) {
+                ck_assert_int_eq(redisBufferWrite(c, &done), REDIS_OK);
+            }
+            kill_replica(1);
+        }
         for (i = 0; i < 100; i++) {
             redisReply *r = NULL;
 
@@ -1492,28 +1602,60 @@ START_TEST(test_partial_resync_after_kill)
             ck_assert_int_eq(r->integer, chunk * 100 + i + 1);
             freeReplyObject(r);
         }
-        if (chunk == 49) {
+        if (chunk == 50) {
+            /* An upper bound of what the replica could have got. */
             off_at_kill = replcheck_stream_offset(F.tandem.port);
-            kill_replica(1);
         } else if (chunk == 69) {
-            /* Down for 20 chunks of writes, back with its AOF. */
+            /* Down for 20 chunks of writes, back with its AOF, which
+             * holds its stamp of this stream. */
+            redisContext *rc;
+            const char *id = harness_info_field(c, "replication",
+                                                "master_replid");
+            char replid[64];
+
+            ck_assert_ptr_nonnull(id);
+            snprintf(replid, sizeof(replid), "%s", id);
             restart_replica(1, aof_args);
+            rc = replica_conn(1, 15);
+            cmd_str(rc, stamp, sizeof(stamp), "GET tandem:stamp");
+            cmd_status(rc, "OK", "SELECT 0");
+            cmd_str(rc, counter_after_restart, sizeof(counter_after_restart),
+                    "GET counter");
+            redisFree(rc);
+            ck_assert_msg(strlen(stamp) > 41 &&
+                              strncmp(stamp, replid, 40) == 0 &&
+                              stamp[40] == ':',
+                          "restarted replica's stamp \"%s\", stream %s",
+                          stamp, replid);
+            stamp_off = atoll(stamp + 41);
+            ck_assert_msg(stamp_off > 0 && stamp_off <= off_at_kill,
+                          "restarted replica's stamp offset %lld, killed "
+                          "at %lld", stamp_off, off_at_kill);
+            /* The stamp is atomic with what it covers (I5): every
+             * "INCR counter" is 27 bytes of stream, and nothing else is
+             * in it. */
+            ck_assert_msg(atol(counter_after_restart) > 0 &&
+                              atoll(counter_after_restart) * 27 == stamp_off,
+                          "the AOF gave back counter=%s with stamp offset "
+                          "%lld", counter_after_restart, stamp_off);
         }
     }
     wait_state(1, "online", 20000);
     ck_assert_int_eq(cmd_int(c, "WAIT 2 10000"), 2);
     wait_synced();
     continues = last_continue_offset(F.spec[1], &resumed_at);
-    printf("partial resync: replica killed at stream offset %lld, resumed "
-           "from its stamp at offset %lld (stream end %lld)\n",
-           off_at_kill, resumed_at, replcheck_stream_offset(F.tandem.port));
+    printf("partial resync: replica killed at stream offset %lld, "
+           "restarted with counter=%s and stamp offset %lld from its AOF, "
+           "resumed from offset %lld (stream end %lld)\n", off_at_kill,
+           counter_after_restart, stamp_off, resumed_at,
+           replcheck_stream_offset(F.tandem.port));
+    /* INFO: no seed. The log: a resume from the stamp, no needs-seed. */
+    ck_assert_int_eq(seeds_of(1), seeds_before);
     ck_assert_msg(continues >= 1, "no partial resync logged for %s",
                   F.spec[1]);
-    ck_assert_msg(resumed_at > 0 && resumed_at <= off_at_kill,
-                  "replica resumed from offset %lld, expected its stamp in "
-                  "(0, %lld]", resumed_at, off_at_kill);
+    ck_assert_msg(resumed_at == stamp_off, "replica resumed from offset "
+                  "%lld, its stamp said %lld", resumed_at, stamp_off);
     ck_assert_int_eq(no_continue_lines(F.spec[1]), lines_before);
-    ck_assert_int_eq(seeds_of(1), seeds_before);
     assert_same_string("counter", "10000");
     redisFree(c);
     compare_all("partial resync");
@@ -1780,6 +1922,8 @@ main(void)
     add_case(s, "checker", test_checker_finds_differences);
     add_case(s, "effects", test_effects);
     add_case(s, "transactions", test_transactions);
+    add_case(s, "ttl_then_move_in_multi", test_ttl_then_move_in_multi);
+    add_case(s, "ttl_then_rename_in_multi", test_ttl_then_rename_in_multi);
     add_case(s, "wait", test_wait);
     add_case(s, "mixed_load", test_mixed_load);
     add_case(s, "pipelined_own_replies", test_pipelined_own_replies);
