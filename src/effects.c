@@ -65,11 +65,8 @@ effects_classify(const struct cmd *cmd, size_t argc,
             strcmp(n, "fcall") == 0) {
             return script_verbatim ? EFFECT_SCRIPT_VERBATIM : EFFECT_SCRIPT;
         }
-        if (strcmp(n, "script|load") == 0) {
-            return EFFECT_SCRIPT_LOAD;
-        }
-        if (strcmp(n, "script|flush") == 0) {
-            return EFFECT_AS_SENT;
+        if (strcmp(n, "script|load") == 0 || strcmp(n, "script|flush") == 0) {
+            return EFFECT_SCRIPT_LOAD;    /* as sent, and tandem's cache */
         }
         return EFFECT_NONE;
     }
@@ -176,11 +173,26 @@ add_cmd2(struct buf *out, const char *cmd, const struct resp_arg *a)
 /* The key whose expiry a TTL kind needs: always the first. */
 #define TTL_KEY 1
 
+/* Positions of a command's keys, however many (caller frees). */
+static int *
+key_positions(const struct cmd *cmd, size_t argc, const struct resp_arg *argv,
+              long *n)
+{
+    int *pos = td_malloc(64 * sizeof(*pos));
+
+    *n = cmd_keys(cmd, argc, argv, pos, 64);
+    if (*n > 64) {
+        pos = td_realloc(pos, (size_t)*n * sizeof(*pos));
+        *n = cmd_keys(cmd, argc, argv, pos, (size_t)*n);
+    }
+    return pos;
+}
+
 size_t
 effects_probes(enum effect e, const struct cmd *cmd, size_t argc,
                const struct resp_arg *argv, struct buf *out)
 {
-    int pos[256];
+    int *pos;
     long n;
     long i;
 
@@ -198,11 +210,7 @@ effects_probes(enum effect e, const struct cmd *cmd, size_t argc,
     if (e != EFFECT_SCRIPT) {
         return 0;
     }
-    n = cmd_keys(cmd, argc, argv, pos, 256);
-    if (n <= 0) {
-        return 0;
-    }
-    n = TD_MIN(n, 256);
+    pos = key_positions(cmd, argc, argv, &n);
     for (i = 0; out != NULL && i < n; i++) {
         struct resp_arg dump[2] = {{"DUMP", 4}, argv[pos[i]]};
         struct resp_arg expiry[2] = {{"PEXPIRETIME", 11}, argv[pos[i]]};
@@ -210,7 +218,8 @@ effects_probes(enum effect e, const struct cmd *cmd, size_t argc,
         resp_add_command(out, 2, dump);
         resp_add_command(out, 2, expiry);
     }
-    return (size_t)n * 2;
+    free(pos);
+    return n > 0 ? (size_t)n * 2 : 0;
 }
 
 /* Takes the next complete reply out of probes. */
@@ -326,6 +335,36 @@ render_migrate(size_t argc, const struct resp_arg *argv, redisReply *r,
     return 1;
 }
 
+int
+effects_transfer(const struct resp_arg *key, const char *dump, size_t dlen,
+                 const char *expiry, size_t elen, struct buf *out)
+{
+    long long ms = 0;
+    const char *eol;
+    const char *body;
+
+    if (elen < 4 || expiry[0] != ':' ||
+        (eol = memchr(expiry, '\r', elen)) == NULL ||
+        !td_str2ll(expiry + 1, (size_t)(eol - expiry - 1), &ms)) {
+        return -1;
+    }
+    if (dlen < 4 || dump[0] != '$' || dump[1] == '-' || ms == -2 ||
+        (body = memchr(dump, '\n', dlen)) == NULL) {
+        add_cmd2(out, "DEL", key);
+    } else {
+        char abs[24];
+        struct resp_arg restore[6] = {{"RESTORE", 7}, *key, {abs, 0},
+                                      {body + 1, 0}, {"REPLACE", 7},
+                                      {"ABSTTL", 6}};
+
+        restore[2].len = (size_t)snprintf(abs, sizeof(abs), "%lld",
+                                          ms < 0 ? 0 : ms);
+        restore[3].len = dlen - (size_t)(body + 1 - dump) - 2;
+        resp_add_command(out, 6, restore);
+    }
+    return 1;
+}
+
 /* The value of each key a script declared, as DUMP and PEXPIRETIME
  * found it right after the script. */
 static int
@@ -333,44 +372,26 @@ render_script_keys(const struct cmd *cmd, size_t argc,
                    const struct resp_arg *argv, const char *probes,
                    size_t plen, struct buf *out)
 {
-    int pos[256];
-    long n = cmd_keys(cmd, argc, argv, pos, 256);
+    long n;
+    int *pos = key_positions(cmd, argc, argv, &n);
     long i;
 
-    n = TD_MIN(n, 256);
     for (i = 0; i < n; i++) {
-        const struct resp_arg *key = &argv[pos[i]];
         const char *dump;
         const char *expiry;
         size_t dlen;
         size_t elen;
-        const char *body;
-        long long ms = 0;
-        const char *eol;
 
         if (!next_probe(&probes, &plen, &dump, &dlen) ||
-            !next_probe(&probes, &plen, &expiry, &elen)) {
+            !next_probe(&probes, &plen, &expiry, &elen) ||
+            effects_transfer(&argv[pos[i]], dump, dlen, expiry, elen, out) <
+                0) {
+            free(pos);
             return -1;
         }
-        if (expiry[0] == ':' && (eol = memchr(expiry, '\r', elen)) != NULL) {
-            td_str2ll(expiry + 1, (size_t)(eol - expiry - 1), &ms);
-        }
-        if (dump[0] != '$' || dump[1] == '-' || ms == -2 ||
-            (body = memchr(dump, '\n', dlen)) == NULL) {
-            add_cmd2(out, "DEL", key);
-        } else {
-            char abs[24];
-            struct resp_arg restore[6] = {{"RESTORE", 7}, *key, {abs, 0},
-                                          {body + 1, 0}, {"REPLACE", 7},
-                                          {"ABSTTL", 6}};
-
-            restore[2].len = (size_t)snprintf(abs, sizeof(abs), "%lld",
-                                              ms < 0 ? 0 : ms);
-            restore[3].len = dlen - (size_t)(body + 1 - dump) - 2;
-            resp_add_command(out, 6, restore);
-        }
     }
-    return (int)n;
+    free(pos);
+    return n > 0 ? (int)n : 0;
 }
 
 /* EVALSHA becomes EVAL with the body tandem saw loaded. */

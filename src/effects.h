@@ -55,6 +55,17 @@ typedef const char *(*effects_script_lookup)(const char *sha, size_t len,
                                              size_t *body_len);
 void effects_set_script_lookup(effects_script_lookup fn);
 
+/*
+ * The key transfer (DESIGN I8): the stream command that sets key to what
+ * DUMP and PEXPIRETIME (their replies, sent back to back on the pipe)
+ * found on the primary: RESTORE key <abs-ms|0> <payload> REPLACE ABSTTL,
+ * or DEL when the key does not exist. Returns 1, or -1 when a reply has
+ * an unexpected shape.
+ */
+int effects_transfer(const struct resp_arg *key, const char *dump,
+                     size_t dlen, const char *expiry, size_t elen,
+                     struct buf *out);
+
 /* Decides, from the command alone, how it will enter the stream.
  * script_verbatim selects script-replication verbatim. */
 enum effect effects_classify(const struct cmd *cmd, size_t argc,

@@ -134,7 +134,7 @@ section_primary(struct buf *b)
     add(b, "primary_databases:%lld", p->databases);
     add(b, "primary_commands_known:%zu", p->table.ncmds);
     add(b, "primary_last_error:%s", p->conn.last_error);
-    add(b, "pipe_inflight:%zu", p->slot_count);
+    add(b, "pipe_inflight:%zu", p->slots.count);
     add(b, "pipe_pending_bytes:%zu", p->out.len);
 }
 

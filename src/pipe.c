@@ -60,30 +60,15 @@ pipe_unavailable_error(const struct pipe *p, char *dst, size_t len)
 static void
 slot_push(struct pipe *p, const struct pipe_slot *slot)
 {
-    if (p->slot_count == p->slot_cap) {
-        size_t cap = p->slot_cap == 0 ? 1024 : p->slot_cap * 2;
-        struct pipe_slot *slots = td_malloc(cap * sizeof(*slots));
-        size_t i;
-
-        for (i = 0; i < p->slot_count; i++) {
-            slots[i] = p->slots[(p->slot_head + i) % p->slot_cap];
-        }
-        free(p->slots);
-        p->slots = slots;
-        p->slot_cap = cap;
-        p->slot_head = 0;
-    }
-    p->slots[(p->slot_head + p->slot_count) % p->slot_cap] = *slot;
-    p->slot_count++;
+    fifo_push(&p->slots, slot);
 }
 
 static struct pipe_slot
 slot_pop(struct pipe *p)
 {
-    struct pipe_slot s = p->slots[p->slot_head];
+    struct pipe_slot s;
 
-    p->slot_head = (p->slot_head + 1) % p->slot_cap;
-    p->slot_count--;
+    fifo_pop(&p->slots, &s);
     return s;
 }
 
@@ -141,7 +126,7 @@ on_down(struct conn *c, const char *why, int was_up)
         memset(&p->held, 0, sizeof(p->held));
         p->probes_left = 0;
     }
-    while (p->slot_count > 0) {
+    while (p->slots.count > 0) {
         struct pipe_slot s = slot_pop(p);
 
         if (s.kind == SLOT_WRITE || s.kind == SLOT_EXEC) {
@@ -440,7 +425,7 @@ on_reply(struct conn *c, const char *reply, size_t len)
     struct pipe *p = c->owner;
     struct pipe_slot s;
 
-    if (p->slot_count == 0) {
+    if (p->slots.count == 0) {
         conn_fail(c, "reply from the primary with no request");
         return;
     }
@@ -502,6 +487,7 @@ void
 pipe_start(struct pipe *p)
 {
     memset(p, 0, sizeof(*p));
+    fifo_init(&p->slots, sizeof(struct pipe_slot));
     p->databases = 16;
     p->tee = srv.cfg.nreplicas > 0;    /* replica_add() turns it on */
     buf_init(&p->out);
@@ -524,9 +510,7 @@ pipe_stop(struct pipe *p)
     buf_free(&p->writes);
     buf_free(&p->held_reply);
     buf_free(&p->probe_replies);
-    free(p->slots);
-    p->slots = NULL;
-    p->slot_cap = 0;
+    fifo_free(&p->slots);
     cmdtable_free(&p->table);
 }
 

@@ -22,6 +22,7 @@
 #include "cmdtable.h"
 #include "conn.h"
 #include "effects.h"
+#include "fifo.h"
 #include "resp.h"
 #include "util.h"
 
@@ -54,10 +55,7 @@ struct pipe {
     struct conn      conn;
     struct buf       out;            /* commands not yet written */
 
-    struct pipe_slot *slots;         /* FIFO ring of awaited replies */
-    size_t           slot_head;
-    size_t           slot_count;
-    size_t           slot_cap;
+    struct fifo      slots;          /* struct pipe_slot: awaited replies */
 
     /* The tee: writes awaiting their replies, and a write whose reply
      * came but whose PEXPIRETIME probes have not yet. */

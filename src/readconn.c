@@ -16,36 +16,6 @@
 #define READCONN_WATCH_S 0.1          /* how often the deadline is checked */
 #define READCONN_PING_MS 1000         /* keepalive when idle */
 
-static void
-slot_push(struct readconn *rc, const struct read_slot *s)
-{
-    if (rc->count == rc->cap) {
-        size_t cap = rc->cap == 0 ? 256 : rc->cap * 2;
-        struct read_slot *slots = td_malloc(cap * sizeof(*slots));
-        size_t i;
-
-        for (i = 0; i < rc->count; i++) {
-            slots[i] = rc->slots[(rc->head + i) % rc->cap];
-        }
-        free(rc->slots);
-        rc->slots = slots;
-        rc->cap = cap;
-        rc->head = 0;
-    }
-    rc->slots[(rc->head + rc->count) % rc->cap] = *s;
-    rc->count++;
-}
-
-static struct read_slot
-slot_pop(struct readconn *rc)
-{
-    struct read_slot s = rc->slots[rc->head];
-
-    rc->head = (rc->head + 1) % rc->cap;
-    rc->count--;
-    return s;
-}
-
 /* A read the replica could not serve goes to the primary, or fails with
  * the primary's unavailability when the pipe is down too. */
 static void
@@ -75,9 +45,10 @@ on_down(struct conn *c, const char *why, int was_up)
     rc->healthy = 0;
     rc->db = 0;
     buf_clear(&rc->out);
-    while (rc->count > 0) {
-        struct read_slot s = slot_pop(rc);
+    while (rc->slots.count > 0) {
+        struct read_slot s;
 
+        fifo_pop(&rc->slots, &s);
         if (s.req != NULL) {
             to_primary(rc, s.req, s.db, buf_head(&rc->sent), s.len);
             moved++;
@@ -99,7 +70,7 @@ send_internal(struct readconn *rc, const char *cmd, size_t len)
     memset(&s, 0, sizeof(s));
     s.sent_ms = td_mstime();
     buf_append(&rc->out, cmd, len);
-    slot_push(rc, &s);
+    fifo_push(&rc->slots, &s);
 }
 
 static void
@@ -134,11 +105,11 @@ on_reply(struct conn *c, const char *reply, size_t len)
     struct readconn *rc = c->owner;
     struct read_slot s;
 
-    if (rc->count == 0) {
+    if (rc->slots.count == 0) {
         conn_fail(c, "reply with no request");
         return;
     }
-    s = slot_pop(rc);
+    fifo_pop(&rc->slots, &s);
     rc->last_reply_ms = td_mstime();
     if (s.req == NULL) {
         /* AUTH, SELECT or PING: an error before the first PONG means the
@@ -192,8 +163,8 @@ watch_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (rc->conn.state != CONN_UP) {
         return;
     }
-    if (rc->count > 0) {
-        const struct read_slot *oldest = &rc->slots[rc->head];
+    if (rc->slots.count > 0) {
+        const struct read_slot *oldest = fifo_head(&rc->slots);
 
         if (now - oldest->sent_ms > srv.cfg.max_replica_lag) {
             char why[128];
@@ -215,6 +186,7 @@ void
 readconn_start(struct readconn *rc, struct replica *r)
 {
     memset(rc, 0, sizeof(*rc));
+    fifo_init(&rc->slots, sizeof(struct read_slot));
     rc->replica = r;
     buf_init(&rc->out);
     buf_init(&rc->sent);
@@ -235,8 +207,7 @@ readconn_stop(struct readconn *rc)
     conn_free(&rc->conn);
     buf_free(&rc->out);
     buf_free(&rc->sent);
-    free(rc->slots);
-    rc->slots = NULL;
+    fifo_free(&rc->slots);
 }
 
 int
@@ -270,7 +241,7 @@ readconn_send(struct readconn *rc, struct req *req, long long db,
     s.sent_ms = td_mstime();
     buf_append(&rc->out, raw, rawlen);
     buf_append(&rc->sent, raw, rawlen);
-    slot_push(rc, &s);
+    fifo_push(&rc->slots, &s);
 }
 
 void

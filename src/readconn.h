@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "conn.h"
+#include "fifo.h"
 
 struct req;
 struct replica;
@@ -32,10 +33,7 @@ struct readconn {
     struct replica   *replica;
     struct buf       out;        /* not yet written */
     struct buf       sent;       /* copies of reads awaiting replies */
-    struct read_slot *slots;
-    size_t           head;
-    size_t           count;
-    size_t           cap;
+    struct fifo      slots;      /* struct read_slot, oldest first */
     long long        db;
     int              healthy;    /* answered since it connected */
     ev_timer         watch;      /* deadline and keepalive PING */
@@ -53,7 +51,7 @@ int readconn_ready(const struct readconn *rc);
 static inline size_t
 readconn_load(const struct readconn *rc)
 {
-    return rc->count;
+    return rc->slots.count;
 }
 
 /* Sends a client's read (raw RESP, run in db). */

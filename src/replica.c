@@ -156,8 +156,7 @@ static void
 start_seed(struct replica *r, const char *why)
 {
     r->diverged = 0;
-    r->inflight_count = 0;
-    r->inflight_head = 0;
+    fifo_pop_all(&r->inflight);
     r->writing = 0;
     conn_up(&r->conn);
     set_state(r, REPLICA_SEEDING, why);
@@ -168,12 +167,28 @@ start_seed(struct replica *r, const char *why)
 void
 replica_seeded(struct replica *r, const struct backlog_mark *m)
 {
+    /* Batches follow the seed's last commands at once; the replica counts
+     * as online (WAIT, reads) when their replies are in. */
     r->acked = m->offset;
     r->sent = m->offset;
     r->sent_commands = m->commands;
     r->sent_db = m->db;
     r->last_ack_ms = td_mstime();
+}
+
+void
+replica_seed_done(struct replica *r)
+{
     set_state(r, REPLICA_ONLINE, NULL);
+    wait_check_all();
+}
+
+/* The link carries the stream: online, or finishing a seed. */
+static int
+streaming(const struct replica *r)
+{
+    return r->state == REPLICA_ONLINE ||
+           (r->state == REPLICA_SEEDING && r->seed.finishing);
 }
 
 void
@@ -267,8 +282,7 @@ decide(struct replica *r)
     r->sent = off;
     r->sent_commands = m.commands;
     r->sent_db = m.db;
-    r->inflight_count = 0;
-    r->inflight_head = 0;
+    fifo_pop_all(&r->inflight);
     r->writing = 0;
     r->last_ack_ms = td_mstime();
     conn_up(&r->conn);
@@ -345,27 +359,6 @@ handshake_reply(struct replica *r, const char *reply, size_t len)
 }
 
 /* ---- batches ------------------------------------------------------ */
-
-static void
-batch_push(struct replica *r, const struct replica_batch *b)
-{
-    if (r->inflight_count == r->inflight_cap) {
-        size_t cap = r->inflight_cap == 0 ? 16 : r->inflight_cap * 2;
-        struct replica_batch *n = td_malloc(cap * sizeof(*n));
-        size_t i;
-
-        for (i = 0; i < r->inflight_count; i++) {
-            n[i] = r->inflight[(r->inflight_head + i) % r->inflight_cap];
-        }
-        free(r->inflight);
-        r->inflight = n;
-        r->inflight_cap = cap;
-        r->inflight_head = 0;
-    }
-    r->inflight[(r->inflight_head + r->inflight_count) % r->inflight_cap] =
-        *b;
-    r->inflight_count++;
-}
 
 static void
 add_bulk_cmd(struct buf *b, int argc, const char **argv)
@@ -456,7 +449,7 @@ start_batch(struct replica *r)
     const char *set[] = {"SET", STAMP_KEY, stamp};
     const char *exec[] = {"EXEC"};
 
-    if (r->inflight_count >= REPLICA_MAX_INFLIGHT || r->sent >= bl->end ||
+    if (r->inflight.count >= REPLICA_MAX_INFLIGHT || r->sent >= bl->end ||
         !backlog_next_mark(bl, r->sent, REPLICA_BATCH_MAX, &m)) {
         return 0;
     }
@@ -478,7 +471,7 @@ start_batch(struct replica *r)
     /* MULTI, SELECT, the commands, SELECT, SET, then EXEC's reply. */
     b.replies = 2 + (m.commands - r->sent_commands) + 2 + 1;
     b.sent_ms = td_mstime();
-    batch_push(r, &b);
+    fifo_push(&r->inflight, &b);
 
     r->data_from = r->sent;
     r->data_to = m.offset;
@@ -494,7 +487,7 @@ start_batch(struct replica *r)
 static void
 replica_send(struct replica *r)
 {
-    if (r->state == REPLICA_SEEDING) {
+    if (r->state == REPLICA_SEEDING && !r->seed.finishing) {
         seed_tick(r);
         return;
     }
@@ -504,7 +497,7 @@ replica_send(struct replica *r)
             return;
         }
     }
-    if (r->state != REPLICA_ONLINE) {
+    if (!streaming(r)) {
         return;
     }
     if (r->sent < srv.stream.backlog.start ||
@@ -517,7 +510,7 @@ replica_send(struct replica *r)
         if (r->writing && !write_batch(r)) {
             return;
         }
-        if (r->state != REPLICA_ONLINE || !start_batch(r)) {
+        if (!streaming(r) || !start_batch(r)) {
             return;
         }
     }
@@ -586,11 +579,11 @@ on_reply(struct conn *c, const char *reply, size_t len)
     if (seed_on_reply(r, reply, len)) {
         return;
     }
-    if (r->state != REPLICA_ONLINE || r->inflight_count == 0) {
+    if (!streaming(r) || r->inflight.count == 0) {
         conn_fail(c, "unexpected reply from the replica");
         return;
     }
-    b = &r->inflight[r->inflight_head];
+    b = fifo_head(&r->inflight);
     if (--b->replies > 0) {
         if (reply[0] == '-' && !b->failed) {
             b->failed = 1;
@@ -613,8 +606,7 @@ on_reply(struct conn *c, const char *reply, size_t len)
     }
     r->acked = b->end;
     r->last_ack_ms = td_mstime();
-    r->inflight_head = (r->inflight_head + 1) % r->inflight_cap;
-    r->inflight_count--;
+    fifo_pop(&r->inflight, NULL);
     wait_check_all();
 }
 
@@ -629,15 +621,14 @@ on_down(struct conn *c, const char *why, int was_up)
 {
     struct replica *r = c->owner;
 
-    r->inflight_count = 0;
-    r->inflight_head = 0;
+    fifo_pop_all(&r->inflight);
     r->writing = 0;
     r->decide_pending = 0;
     seed_stop(r);
     if (r->state == REPLICA_NEEDS_SEED || r->state == REPLICA_REFUSED) {
         return;    /* closed on purpose; said why already */
     }
-    if (r->state == REPLICA_ONLINE) {
+    if (streaming(r)) {
         log_warning("Lost replica %s: %s", r->addr->spec, why);
     } else if (r->state != REPLICA_DOWN || r->why[0] == '\0' ||
                strcmp(r->why, why) != 0) {
@@ -691,6 +682,7 @@ replica_add(const struct backend_addr *addr)
     r->state = REPLICA_DOWN;
     buf_init(&r->prefix);
     buf_init(&r->suffix);
+    fifo_init(&r->inflight, sizeof(struct replica_batch));
     seed_init(&r->seed);
     conn_init(&r->conn, "replica", r->addr->host, r->addr->port,
               &replica_conn_ops, r);
@@ -721,7 +713,7 @@ replica_free(struct replica *r)
     buf_free(&r->prefix);
     buf_free(&r->suffix);
     seed_free(&r->seed);
-    free(r->inflight);
+    fifo_free(&r->inflight);
     config_backend_free(r->addr);
     free(r->addr);
     free(r);
@@ -852,14 +844,15 @@ static uint64_t
 lag_of(const struct replica *r, int64_t *lag_ms)
 {
     uint64_t end = stream_offset(&srv.stream);
-    uint64_t bytes = r->state == REPLICA_ONLINE ? end - r->acked : 0;
+    uint64_t bytes = streaming(r) ? end - r->acked : 0;
     int64_t now = td_mstime();
 
     *lag_ms = 0;
     if (bytes > 0) {
-        *lag_ms = r->inflight_count > 0
-                      ? now - r->inflight[r->inflight_head].sent_ms
-                      : now - r->last_ack_ms;
+        const struct replica_batch *oldest = fifo_head(&r->inflight);
+
+        *lag_ms = oldest != NULL ? now - oldest->sent_ms
+                                 : now - r->last_ack_ms;
     }
     return bytes;
 }
@@ -894,7 +887,7 @@ replica_pick_reader(const struct client *c)
         }
     }
     if (best != NULL && srv.cfg.read_policy == READ_PREFER_REPLICA &&
-        srv.pipe.slot_count < readconn_load(&best->rc)) {
+        srv.pipe.slots.count < readconn_load(&best->rc)) {
         return NULL;    /* the primary is less busy */
     }
     return best;

@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "fifo.h"
 #include "readconn.h"
 #include "seed.h"
 
@@ -79,10 +80,7 @@ struct replica {
     size_t               written;       /* bytes of the batch written */
     int                  writing;
 
-    struct replica_batch *inflight;     /* FIFO of batches awaiting EXEC */
-    size_t               inflight_head;
-    size_t               inflight_count;
-    size_t               inflight_cap;
+    struct fifo          inflight;      /* replica_batch awaiting EXEC */
 
     struct seed          seed;          /* while seeding */
     struct readconn      rc;            /* reads routed here */
@@ -108,6 +106,9 @@ void replica_flush_all(void);
 /* A seed is complete up to the stream's boundary m: the link continues
  * from there (the seed's last replies still pending). */
 void replica_seeded(struct replica *r, const struct backlog_mark *m);
+
+/* The seed's last replies are in: the replica is online. */
+void replica_seed_done(struct replica *r);
 
 /* The pipe to the primary is up: links waiting for it decide. */
 void replica_pipe_up(void);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmdtable.h"
+#include "effects.h"
 #include "log.h"
 #include "pipe.h"
 #include "replica.h"
@@ -20,6 +21,7 @@
 #define SEED_SCAN_COUNT 256          /* SCAN's COUNT */
 #define SEED_MAX_TRANSFERS 512       /* keys in flight per replica */
 #define SEED_LOG_INTERVAL_MS 5000
+#define SEED_FLOW_HIGH (8u * 1024 * 1024) /* no new transfers above this */
 
 /* A transfer in flight: DUMP's reply is kept until PEXPIRETIME's. */
 struct transfer {
@@ -28,8 +30,8 @@ struct transfer {
     long long      db;
     char           *key;
     size_t         klen;
-    char           *payload;        /* NULL: the key does not exist */
-    size_t         plen;
+    char           *dump;           /* DUMP's reply, as received */
+    size_t         dlen;
 };
 
 /* A SCAN, FUNCTION DUMP or INFO keyspace in flight. */
@@ -122,7 +124,7 @@ static void
 transfer_free(struct transfer *t)
 {
     free(t->key);
-    free(t->payload);
+    free(t->dump);
     free(t);
 }
 
@@ -130,17 +132,13 @@ static void
 on_dump(void *ctx, const char *reply, size_t len)
 {
     struct transfer *t = ctx;
-    const char *body;
 
     if (reply == NULL) {
         return;    /* the PEXPIRETIME callback frees */
     }
-    if (reply[0] == '$' && reply[1] != '-' &&
-        (body = memchr(reply, '\n', len)) != NULL) {
-        t->plen = len - (size_t)(body + 1 - reply) - 2;
-        t->payload = td_malloc(t->plen);
-        memcpy(t->payload, body + 1, t->plen);
-    }
+    t->dump = td_malloc(len);
+    memcpy(t->dump, reply, len);
+    t->dlen = len;
 }
 
 /* PEXPIRETIME's reply completes a transfer: its RESTORE (or DEL) enters
@@ -151,8 +149,8 @@ on_expiry(void *ctx, const char *reply, size_t len)
     struct transfer *t = ctx;
     struct replica *r = t->r;
     struct seed *s = &r->seed;
-    long long ms = 0;
-    const char *eol;
+    struct resp_arg key = {t->key, t->klen};
+    struct buf cmd;
 
     /* A lost pipe restarts the seed (a new generation), and a restarted
      * seed has forgotten this transfer. */
@@ -163,24 +161,21 @@ on_expiry(void *ctx, const char *reply, size_t len)
     s->transfers_inflight--;
     keyset_remove(&s->moving, t->db, t->key, t->klen);
     keyset_remove(&s->dirty, t->db, t->key, t->klen);
-    if (reply[0] == ':' && (eol = memchr(reply, '\r', len)) != NULL) {
-        td_str2ll(reply + 1, (size_t)(eol - reply - 1), &ms);
-    }
-    if (t->payload == NULL || ms == -2) {
-        struct resp_arg argv[2] = {{"DEL", 3}, {t->key, t->klen}};
+    buf_init(&cmd);
+    if (t->dump == NULL ||
+        effects_transfer(&key, t->dump, t->dlen, reply, len, &cmd) < 0) {
+        char why[200];
 
-        flow_add_argv(r, t->db, 2, argv);
-    } else {
-        char abs[24];
-        struct resp_arg argv[6] = {{"RESTORE", 7}, {t->key, t->klen},
-                                   {abs, 0}, {t->payload, t->plen},
-                                   {"REPLACE", 7}, {"ABSTTL", 6}};
-
-        argv[2].len = (size_t)snprintf(abs, sizeof(abs), "%lld",
-                                       ms < 0 ? 0 : ms);
-        flow_add_argv(r, t->db, 6, argv);
-        s->bytes += t->plen;
+        snprintf(why, sizeof(why), "unexpected DUMP/PEXPIRETIME reply for "
+                 "a key; seeding restarts");
+        buf_free(&cmd);
+        transfer_free(t);
+        conn_fail(&r->conn, why);
+        return;
     }
+    flow_add(r, t->db, buf_head(&cmd), cmd.len);
+    buf_free(&cmd);
+    s->bytes += t->dlen;
     s->keys_done++;
     transfer_free(t);
 }
@@ -241,6 +236,34 @@ next_db(struct replica *r)
     }
 }
 
+/* How many keys the pace limit lets through now (seed-max-keys-per-sec;
+ * unlimited when 0). The budget refills continuously and holds at most
+ * one second's worth. */
+static uint64_t
+budget(struct seed *s)
+{
+    double rate = (double)srv.cfg.seed_max_keys_per_sec;
+    int64_t now = td_mstime();
+
+    if (rate <= 0) {
+        return UINT64_MAX;
+    }
+    s->tokens += rate * (double)(now - s->tokens_ms) / 1000.0;
+    s->tokens_ms = now;
+    if (s->tokens > rate) {
+        s->tokens = rate;
+    }
+    return s->tokens >= 1 ? (uint64_t)s->tokens : 0;
+}
+
+static void
+spend(struct seed *s, uint64_t keys)
+{
+    if (srv.cfg.seed_max_keys_per_sec > 0) {
+        s->tokens -= (double)keys;
+    }
+}
+
 static void
 on_scan(void *ctx, const char *reply, size_t len)
 {
@@ -273,40 +296,13 @@ on_scan(void *ctx, const char *reply, size_t len)
 
         transfer(r, call->db, k->str, k->len);
     }
+    spend(s, rr->element[1]->elements);
     snprintf(s->cursor, sizeof(s->cursor), "%s", rr->element[0]->str);
     if (strcmp(s->cursor, "0") == 0) {
         next_db(r);
     }
     freeReplyObject(rr);
     free(call);
-}
-
-/* How many keys the pace limit lets through now (seed-max-keys-per-sec;
- * unlimited when 0). The budget refills continuously and holds at most
- * one second's worth. */
-static uint64_t
-budget(struct seed *s)
-{
-    double rate = (double)srv.cfg.seed_max_keys_per_sec;
-    int64_t now = td_mstime();
-
-    if (rate <= 0) {
-        return UINT64_MAX;
-    }
-    s->tokens += rate * (double)(now - s->tokens_ms) / 1000.0;
-    s->tokens_ms = now;
-    if (s->tokens > rate) {
-        s->tokens = rate;
-    }
-    return s->tokens >= 1 ? (uint64_t)s->tokens : 0;
-}
-
-static void
-spend(struct seed *s, uint64_t keys)
-{
-    if (srv.cfg.seed_max_keys_per_sec > 0) {
-        s->tokens -= (double)keys;
-    }
 }
 
 static void
@@ -321,7 +317,6 @@ issue_scan(struct replica *r, uint64_t count_limit)
     count_limit = TD_MIN(count_limit, SEED_SCAN_COUNT);
     argv[3].len = (size_t)snprintf(count, sizeof(count), "%llu",
                                    (unsigned long long)count_limit);
-    spend(s, count_limit);
     call->r = r;
     call->generation = s->generation;
     call->db = s->scan_db;
@@ -518,15 +513,17 @@ seed_on_stream(struct replica *r, long long db, const char *p, size_t len)
     struct seed *s = &r->seed;
     struct resp_parser parser;
     size_t off = 0;
+    size_t npos = 64;
+    int *pos;
 
     if (!s->active || s->finishing) {
         return;
     }
+    pos = td_malloc(npos * sizeof(*pos));
     resp_parser_init(&parser, 1LL << 40);
     while (off < len) {
         size_t consumed = 0;
         struct cmd *cmd = NULL;
-        int pos[64];
         long n;
         long i;
         int hold = s->scanning;
@@ -550,14 +547,20 @@ seed_on_stream(struct replica *r, long long db, const char *p, size_t len)
             off += consumed;
             continue;
         }
-        n = command_keys(cmd, parser.argc, parser.argv, pos, 64);
-        if (n < 0 || n > 64) {
+        n = command_keys(cmd, parser.argc, parser.argv, pos, npos);
+        if (n > (long)npos) {
+            npos = (size_t)n;
+            pos = td_realloc(pos, npos * sizeof(*pos));
+            n = command_keys(cmd, parser.argc, parser.argv, pos, npos);
+        }
+        if (n < 0) {
             char why[160];
 
             snprintf(why, sizeof(why),
                      "a %s during the seed touched keys tandem cannot "
                      "follow; seeding restarts", cmd->name);
             resp_parser_free(&parser);
+            free(pos);
             conn_fail(&r->conn, why);
             return;
         }
@@ -581,6 +584,7 @@ seed_on_stream(struct replica *r, long long db, const char *p, size_t len)
         off += consumed;
     }
     resp_parser_free(&parser);
+    free(pos);
 }
 
 /* ---- replies and writes --------------------------------------------- */
@@ -617,7 +621,7 @@ seed_on_reply(struct replica *r, const char *reply, size_t len)
         keyset_free(&s->dirty);
         keyset_free(&s->moving);
         buf_free(&s->flow);
-        wait_check_all();
+        replica_seed_done(r);
     }
     return 1;
 }
@@ -673,7 +677,15 @@ seed_tick(struct replica *r)
     if (!s->active || r->conn.state == CONN_DOWN) {
         return;
     }
-    if (pipe_is_up(&srv.pipe) && !s->finishing) {
+    if (s->flow.len > (size_t)srv.cfg.backlog_size) {
+        /* A replica that does not take its seed must not grow tandem's
+         * memory: as one that falls out of the backlog, it starts over. */
+        conn_fail(&r->conn, "it fell behind its seed by more than "
+                            "backlog-size; the seed starts over");
+        return;
+    }
+    if (pipe_is_up(&srv.pipe) && !s->finishing &&
+        s->flow.len < SEED_FLOW_HIGH) {
         uint64_t allowed = budget(s);
 
         if (!s->asked) {

@@ -146,6 +146,10 @@ warn_restart_needed(const struct config *next)
     if (str_changed(c->logfile, next->logfile)) {
         changed[n++] = "logfile";
     }
+    /* Writes in flight were sent with the probes of the running mode. */
+    if (c->script_verbatim != next->script_verbatim) {
+        changed[n++] = "script-replication";
+    }
     for (i = 0; i < (size_t)n; i++) {
         log_warning("Reload: '%s' changed; it takes effect after a restart",
                     changed[i]);
@@ -205,7 +209,6 @@ reload(void)
     srv.cfg.obuf_soft = next.obuf_soft;
     srv.cfg.obuf_soft_seconds = next.obuf_soft_seconds;
     srv.cfg.seed_max_keys_per_sec = next.seed_max_keys_per_sec;
-    srv.cfg.script_verbatim = next.script_verbatim;
     srv.cfg.read_policy = next.read_policy;
     srv.cfg.read_eventual = next.read_eventual;
     srv.cfg.max_replica_lag = next.max_replica_lag;

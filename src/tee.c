@@ -159,8 +159,9 @@ struct tail {
     int        n;
 };
 
-static struct tail tails[16];
+static struct tail *tails;
 static size_t ntails;
+static size_t tails_cap;
 
 static struct tail *
 tail_for(long long db)
@@ -170,15 +171,18 @@ tail_for(long long db)
     if (ntails > 0 && tails[ntails - 1].db == db) {
         return &tails[ntails - 1];
     }
-    if (ntails == sizeof(tails) / sizeof(tails[0])) {
-        return &tails[ntails - 1];    /* (16 SELECTs: keep the last db) */
+    if (ntails == tails_cap) {
+        size_t i;
+
+        tails_cap = tails_cap == 0 ? 4 : tails_cap * 2;
+        tails = td_realloc(tails, tails_cap * sizeof(*tails));
+        for (i = ntails; i < tails_cap; i++) {
+            buf_init(&tails[i].cmds);
+        }
     }
     t = &tails[ntails++];
     t->db = db;
     t->n = 0;
-    if (t->cmds.cap == 0) {
-        buf_init(&t->cmds);
-    }
     buf_clear(&t->cmds);
     return t;
 }
