@@ -15,6 +15,8 @@
 #include "info.h"
 #include "multi.h"
 #include "replica.h"
+#include "log.h"
+#include "tls.h"
 #include "server.h"
 #include "version.h"
 #include "wait.h"
@@ -543,8 +545,8 @@ cmd_command(struct client *c, size_t argc, const struct resp_arg *argv,
             }
         }
     } else {
-        dispatch_forward(c, cmdtable_find(t, argv[0].ptr, argv[0].len), argc,
-                         argv, raw, rawlen, is_inline);
+        /* COMMAND DOCS, GETKEYS, LIST: stateless, no need to wait. */
+        (void)dispatch_forward(c, NULL, argc, argv, raw, rawlen, is_inline);
     }
 }
 
@@ -597,6 +599,8 @@ static const char *const tandem_help[] = {
     "    One line per replica: address, state, offsets, lag, seeding.",
     "RESYNC <host:port>",
     "    Seed the replica again from the primary (DUMP/RESTORE).",
+    "RELOAD-TLS",
+    "    Load the TLS certificates and keys again, for new connections.",
     "HELP",
     "    Print this help.",
 };
@@ -621,6 +625,21 @@ cmd_tandem(struct client *c, size_t argc, const struct resp_arg *argv,
             dispatch_error(c, msg);
             return;
         }
+        resp_add_simple(client_reply_buf(c), "OK");
+    } else if (td_slice_eq(sub->ptr, sub->len, "reload-tls") && argc == 2) {
+        char err[512];
+
+        if (tls_configure(&srv.cfg, err, sizeof(err)) != TD_OK) {
+            char msg[600];
+
+            log_warning("TANDEM RELOAD-TLS failed; the certificates in use "
+                        "stay: %s", err);
+            snprintf(msg, sizeof(msg), "tandem: TLS reload failed, the "
+                     "certificates in use stay: %s", err);
+            dispatch_error(c, msg);
+            return;
+        }
+        log_notice("TLS certificates reloaded by TANDEM RELOAD-TLS");
         resp_add_simple(client_reply_buf(c), "OK");
     } else if (td_slice_eq(sub->ptr, sub->len, "status") && argc == 2) {
         struct buf text;

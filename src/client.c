@@ -23,12 +23,14 @@
 #include "log.h"
 #include "net.h"
 #include "server.h"
+#include "tls.h"
 #include "wait.h"
 
 #define CLIENT_READ_CHUNK (16 * 1024)
 #define CLIENT_BIG_ARG (32 * 1024)
 
 static struct req *req_free_list = NULL;
+static uint64_t held_clients = 0;
 static size_t req_free_count = 0;
 
 static struct req *
@@ -101,7 +103,7 @@ list_append(struct client *c)
 }
 
 struct client *
-client_create(int fd, int is_unix)
+client_create(int fd, int is_unix, int is_tls)
 {
     struct client *c = td_calloc(1, sizeof(*c));
 
@@ -126,8 +128,20 @@ client_create(int fd, int is_unix)
     c->wio.data = c;
     list_append(c);
     srv.nclients++;
+    if (is_tls) {
+        c->ssl = tls_accept(fd);
+        if (c->ssl == NULL) {
+            log_warning("C-%llu %s: can't start TLS: %s",
+                        (unsigned long long)c->id, c->addr, tls_last_error());
+            client_close(c, NULL);
+            return c;
+        }
+        c->flags |= CLIENT_TLS_HANDSHAKE;
+        srv.stats.tls_connections++;
+    }
     client_update_io(c);
-    log_verbose("C-%llu %s accepted", (unsigned long long)c->id, c->addr);
+    log_verbose("C-%llu %s accepted%s", (unsigned long long)c->id, c->addr,
+                is_tls ? " (TLS)" : "");
     return c;
 }
 
@@ -154,6 +168,9 @@ client_free(struct client *c)
     struct req *r;
 
     wait_client_gone(c);
+    if (c->flags & CLIENT_HELD) {
+        held_clients--;
+    }
     r = c->head;
     /* Requests still awaiting the primary stay in the pipe's slots: they
      * are orphaned and freed when their reply arrives. */
@@ -177,6 +194,7 @@ client_free(struct client *c)
     }
     list_unlink(c);
     srv.nclients--;
+    tls_free(c->ssl);
     close(c->fd);
     buf_free(&c->in);
     buf_free(&c->out);
@@ -330,7 +348,7 @@ client_update_io(struct client *c)
     if (c->flags & CLIENT_CLOSING) {
         return;
     }
-    reading = !(c->flags & CLIENT_CLOSE_AFTER_REPLY) &&
+    reading = !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_HELD)) &&
               !pipe_is_connecting(&srv.pipe) && !pipe_congested(&srv.pipe);
     if (reading && !ev_is_active(&c->rio)) {
         ev_io_start(srv.loop, &c->rio);
@@ -362,7 +380,8 @@ static void
 process_input(struct client *c)
 {
     while (c->in.len > 0 &&
-           !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSING))) {
+           !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSING |
+                         CLIENT_HELD))) {
         size_t consumed = 0;
         enum resp_result rc;
 
@@ -380,16 +399,100 @@ process_input(struct client *c)
             break;
         }
         if (rc == RESP_COMMAND) {
+            if (!dispatch_command(c, c->parser.argc, c->parser.argv,
+                                  buf_head(&c->in), consumed,
+                                  buf_head(&c->in)[0] != '*')) {
+                /* Held until the client's reads on replicas are answered:
+                 * parsed again then. */
+                resp_parser_reset(&c->parser);
+                c->flags |= CLIENT_HELD;
+                held_clients++;
+                break;
+            }
             srv.stats.commands_processed++;
-            dispatch_command(c, c->parser.argc, c->parser.argv,
-                             buf_head(&c->in), consumed,
-                             buf_head(&c->in)[0] != '*');
         }
         buf_consume(&c->in, consumed);
     }
     if (c->in.len == 0) {
         buf_shrink(&c->in, 64 * 1024);
     }
+}
+
+/* Drives a client's TLS handshake; returns 1 once it is complete. */
+static int
+tls_step(struct client *c)
+{
+    int want = 0;
+    int rc = tls_handshake(c->ssl, &want);
+
+    if (rc < 0) {
+        static int64_t last_ms;
+        static uint64_t quiet;
+        int64_t now = td_mstime();
+
+        srv.stats.tls_handshake_failures++;
+        /* At most one line a second: a port scan must not flood the log. */
+        if (now - last_ms >= 1000) {
+            log_notice("C-%llu %s: TLS handshake failed: %s%s",
+                       (unsigned long long)c->id, c->addr, tls_last_error(),
+                       quiet > 0 ? " (and more not logged)" : "");
+            last_ms = now;
+            quiet = 0;
+        } else {
+            quiet++;
+        }
+        client_close(c, NULL);
+        return 0;
+    }
+    if (rc == 0) {
+        if (want == TLS_WANT_WRITE) {
+            ev_io_start(srv.loop, &c->wio);
+        } else {
+            ev_io_stop(srv.loop, &c->wio);
+        }
+        return 0;
+    }
+    c->flags &= ~CLIENT_TLS_HANDSHAKE;
+    ev_io_stop(srv.loop, &c->wio);
+    log_verbose("C-%llu %s: TLS up (%s)", (unsigned long long)c->id,
+                c->addr, tls_describe(c->ssl));
+    return 1;
+}
+
+/* Reads from the socket or the TLS session: > 0 bytes, 0 nothing now,
+ * -1 the client is gone. */
+static ssize_t
+client_read(struct client *c, char *buf, size_t len)
+{
+    ssize_t n;
+
+    if (c->ssl != NULL) {
+        int want = 0;
+
+        n = tls_read(c->ssl, buf, len, &want);
+        if (n == -2) {
+            return 0;
+        }
+        if (n <= 0) {
+            client_close(c, n == 0 ? "connection closed by the client"
+                                   : tls_last_error());
+            return -1;
+        }
+        return n;
+    }
+    n = read(c->fd, buf, len);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+            return 0;
+        }
+        client_close(c, strerror(errno));
+        return -1;
+    }
+    if (n == 0) {
+        client_close(c, "connection closed by the client");
+        return -1;
+    }
+    return n;
 }
 
 static void
@@ -399,23 +502,31 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
     size_t want = CLIENT_READ_CHUNK;
     ssize_t n;
 
+    if ((c->flags & CLIENT_TLS_HANDSHAKE) && !tls_step(c)) {
+        return;
+    }
     /* A big argument in progress: read it in as few calls as possible. */
     if (c->parser.want > c->in.len &&
         c->parser.want - c->in.len > CLIENT_BIG_ARG) {
         want = c->parser.want - c->in.len;
     }
     buf_reserve(&c->in, want);
-    n = read(c->fd, buf_tail(&c->in), buf_room(&c->in));
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) {
-            return;
-        }
-        client_close(c, strerror(errno));
+    n = client_read(c, buf_tail(&c->in), buf_room(&c->in));
+    if (n <= 0) {
         return;
     }
-    if (n == 0) {
-        client_close(c, "connection closed by the client");
-        return;
+    /* What TLS decrypted beyond this read waits in the session, where
+     * the loop cannot see it: take it now. */
+    while (c->ssl != NULL && tls_pending(c->ssl) > 0) {
+        ssize_t more;
+
+        c->in.len += (size_t)n;
+        buf_reserve(&c->in, (size_t)tls_pending(c->ssl));
+        more = client_read(c, buf_tail(&c->in), buf_room(&c->in));
+        if (more < 0) {
+            return;
+        }
+        n = more;
     }
     c->in.len += (size_t)n;
     srv.stats.net_input_bytes += (uint64_t)n;
@@ -444,15 +555,32 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
 static int
 write_out(struct client *c)
 {
+    if (c->flags & CLIENT_TLS_HANDSHAKE) {
+        return 1;    /* replies wait for the handshake */
+    }
     while (c->out.len > 0) {
-        ssize_t n = write(c->fd, buf_head(&c->out), c->out.len);
+        ssize_t n;
 
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
+        if (c->ssl != NULL) {
+            int want = 0;
+
+            n = tls_write(c->ssl, buf_head(&c->out), c->out.len, &want);
+            if (n == -2) {
                 break;
             }
-            client_close(c, strerror(errno));
-            return 0;
+            if (n < 0) {
+                client_close(c, tls_last_error());
+                return 0;
+            }
+        } else {
+            n = write(c->fd, buf_head(&c->out), c->out.len);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR) {
+                    break;
+                }
+                client_close(c, strerror(errno));
+                return 0;
+            }
         }
         srv.stats.net_output_bytes += (uint64_t)n;
         buf_consume(&c->out, (size_t)n);
@@ -475,7 +603,15 @@ write_out(struct client *c)
 static void
 write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    write_out(w->data);
+    struct client *c = w->data;
+
+    if (c->flags & CLIENT_TLS_HANDSHAKE) {
+        if (tls_step(c)) {
+            client_want_write(c);
+        }
+        return;
+    }
+    write_out(c);
 }
 
 void
@@ -488,6 +624,37 @@ client_flush_all(void)
         c->flags &= ~CLIENT_PENDING_WRITE;
         if (!(c->flags & CLIENT_CLOSING)) {
             write_out(c);
+        }
+    }
+}
+
+void
+client_replica_read_done(struct client *c)
+{
+    if (c != NULL && c->replica_reads > 0) {
+        c->replica_reads--;
+    }
+}
+
+void
+client_release_held(void)
+{
+    struct client *c;
+    struct client *next;
+
+    if (held_clients == 0) {
+        return;
+    }
+    for (c = srv.clients_head; c != NULL; c = next) {
+        next = c->next;
+        if (!(c->flags & CLIENT_HELD) || c->replica_reads > 0) {
+            continue;
+        }
+        c->flags &= ~CLIENT_HELD;
+        held_clients--;
+        if (!(c->flags & CLIENT_CLOSING)) {
+            process_input(c);
+            client_update_io(c);
         }
     }
 }

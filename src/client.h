@@ -33,6 +33,9 @@ struct req {
 #define CLIENT_CLOSING            (1 << 1)  /* queued for freeing */
 #define CLIENT_PENDING_WRITE      (1 << 2)  /* on srv.pending_writes */
 #define CLIENT_UNIX               (1 << 3)  /* connected on the unix socket */
+#define CLIENT_TLS_HANDSHAKE      (1 << 4)  /* TLS handshake in progress */
+#define CLIENT_HELD               (1 << 5)  /* a command for the primary
+                                             * waits for reads on replicas */
 
 struct client {
     uint64_t           id;
@@ -40,6 +43,7 @@ struct client {
     int                flags;
     ev_io              rio;
     ev_io              wio;
+    struct ssl_st      *ssl;           /* connected on tls-port */
     char               addr[64];       /* peer, "ip:port" or the socket */
     char               laddr[64];      /* our end */
 
@@ -56,6 +60,7 @@ struct client {
                                         * write (WAIT, read routing) */
     uint64_t           writes_inflight;/* writes sent, not yet in the
                                         * stream */
+    uint64_t           replica_reads;  /* reads in flight on replicas */
     int                multi;          /* inside MULTI */
     int                multi_dirty;    /* a queued command was refused */
     size_t             multi_count;    /* commands queued */
@@ -76,8 +81,8 @@ struct client {
     struct client      *next_closing;  /* srv.closing */
 };
 
-/* Takes ownership of an accepted socket. */
-struct client *client_create(int fd, int is_unix);
+/* Takes ownership of an accepted socket (is_tls: on tls-port). */
+struct client *client_create(int fd, int is_unix, int is_tls);
 
 /* Schedules the client to be freed before the loop sleeps. */
 void client_close(struct client *c, const char *why);
@@ -105,6 +110,11 @@ void client_update_io(struct client *c);
 /* Restarts reading and parsing clients held back while the primary was
  * connecting or congested. */
 void client_resume_all(void);
+
+/* A read of c on a replica was answered or moved to the primary. */
+void client_replica_read_done(struct client *c);
+/* Resumes clients whose held command may now go (before sleeping). */
+void client_release_held(void);
 
 /* Once a second: idle timeouts and the soft output limit. */
 void client_cron(void);

@@ -30,7 +30,8 @@ enum directive_type {
     D_OBUF,       /* client-output-buffer-limit <class> <hard> <soft> <sec> */
     D_SCRIPTREPL, /* effects|verbatim */
     D_READPOLICY, /* primary|replica|prefer-replica */
-    D_READCONSISTENCY /* session|eventual */
+    D_READCONSISTENCY, /* session|eventual */
+    D_TLSAUTH     /* yes|no|optional */
 };
 
 struct directive {
@@ -76,6 +77,24 @@ static const struct directive directives[] = {
      1024 * 1024, 1LL << 40},
     {"client-output-buffer-limit", D_OBUF, OFF(obuf_hard),
      "normal 256mb 64mb 60", 0, 0},
+    {"tls-port", D_INT, OFF(tls_port), "0", 0, 65535},
+    {"tls-cert-file", D_STRING, OFF(tls_cert_file), "", 0, 0},
+    {"tls-key-file", D_STRING, OFF(tls_key_file), "", 0, 0},
+    {"tls-key-file-pass", D_STRING, OFF(tls_key_file_pass), "", 0, 0},
+    {"tls-client-cert-file", D_STRING, OFF(tls_client_cert_file), "", 0, 0},
+    {"tls-client-key-file", D_STRING, OFF(tls_client_key_file), "", 0, 0},
+    {"tls-client-key-file-pass", D_STRING, OFF(tls_client_key_file_pass), "",
+     0, 0},
+    {"tls-ca-cert-file", D_STRING, OFF(tls_ca_cert_file), "", 0, 0},
+    {"tls-ca-cert-dir", D_STRING, OFF(tls_ca_cert_dir), "", 0, 0},
+    {"tls-auth-clients", D_TLSAUTH, OFF(tls_auth_clients), "yes", 0, 0},
+    {"tls-protocols", D_STRING, OFF(tls_protocols), "", 0, 0},
+    {"tls-ciphers", D_STRING, OFF(tls_ciphers), "", 0, 0},
+    {"tls-ciphersuites", D_STRING, OFF(tls_ciphersuites), "", 0, 0},
+    {"tls-prefer-server-ciphers", D_BOOL, OFF(tls_prefer_server_ciphers),
+     "no", 0, 0},
+    {"tls-session-caching", D_BOOL, OFF(tls_session_caching), "yes", 0, 0},
+    {"tls-replication", D_BOOL, OFF(tls_replication), "no", 0, 0},
     {"loglevel", D_LOGLEVEL, OFF(loglevel), "notice", 0, 0},
     {"logfile", D_STRING, OFF(logfile), "", 0, 0},
     {"pidfile", D_STRING, OFF(pidfile), "", 0, 0},
@@ -119,30 +138,30 @@ config_parse_backend(const char *spec, struct backend_addr *a, char *err,
     const char *hend;
     long long port;
     struct backend_addr out;
+    int url = 0;
 
     memset(&out, 0, sizeof(out));
     if (strncasecmp(p, "rediss://", 9) == 0) {
-        snprintf(err, errlen,
-                 "TLS backends (rediss://) are not supported by this "
-                 "build of tandem yet");
-        return TD_ERR;
-    }
-    if (strncasecmp(p, "redis://", 8) == 0) {
+        out.tls = 1;
+        p += 9;
+        url = 1;
+    } else if (strncasecmp(p, "redis://", 8) == 0) {
         p += 8;
-        at = strrchr(p, '@');
-        if (at != NULL) {
-            const char *sep = memchr(p, ':', (size_t)(at - p));
+        url = 1;
+    }
+    /* redis[s]://[[user]:password@]host:port */
+    if (url && (at = strrchr(p, '@')) != NULL) {
+        const char *sep = memchr(p, ':', (size_t)(at - p));
 
-            if (sep == NULL) {
-                out.password = td_strndup(p, (size_t)(at - p));
-            } else {
-                if (sep > p) {
-                    out.user = td_strndup(p, (size_t)(sep - p));
-                }
-                out.password = td_strndup(sep + 1, (size_t)(at - sep - 1));
+        if (sep == NULL) {
+            out.password = td_strndup(p, (size_t)(at - p));
+        } else {
+            if (sep > p) {
+                out.user = td_strndup(p, (size_t)(sep - p));
             }
-            p = at + 1;
+            out.password = td_strndup(sep + 1, (size_t)(at - sep - 1));
         }
+        p = at + 1;
     }
     if (p[0] == '[') {
         hend = strchr(p, ']');
@@ -362,6 +381,18 @@ config_apply(struct config *c, int argc, char **argv, char *err,
             return TD_ERR;
         }
         return TD_OK;
+    case D_TLSAUTH:
+        if (strcasecmp(argv[1], "yes") == 0) {
+            c->tls_auth_clients = TLS_AUTH_YES;
+        } else if (strcasecmp(argv[1], "no") == 0) {
+            c->tls_auth_clients = TLS_AUTH_NO;
+        } else if (strcasecmp(argv[1], "optional") == 0) {
+            c->tls_auth_clients = TLS_AUTH_OPTIONAL;
+        } else {
+            snprintf(err, errlen, "argument must be yes, no or optional");
+            return TD_ERR;
+        }
+        return TD_OK;
     case D_LOGLEVEL:
         if (!log_level_parse(argv[1], &c->loglevel)) {
             snprintf(err, errlen,
@@ -469,6 +500,17 @@ config_free(struct config *c)
     free(c->backend_user);
     free(c->backend_password);
     free(c->requirepass);
+    free(c->tls_cert_file);
+    free(c->tls_key_file);
+    free(c->tls_key_file_pass);
+    free(c->tls_client_cert_file);
+    free(c->tls_client_key_file);
+    free(c->tls_client_key_file_pass);
+    free(c->tls_ca_cert_file);
+    free(c->tls_ca_cert_dir);
+    free(c->tls_protocols);
+    free(c->tls_ciphers);
+    free(c->tls_ciphersuites);
     free(c->logfile);
     free(c->pidfile);
     memset(c, 0, sizeof(*c));
@@ -688,11 +730,11 @@ config_validate(const struct config *c, char *err, size_t errlen)
             }
         }
     }
-    if (c->port == 0 && c->unixsocket == NULL) {
+    if (c->port == 0 && c->tls_port == 0 && c->unixsocket == NULL) {
         snprintf(err, errlen,
                  "\n*** FATAL CONFIG ERROR (tandem %s) ***\n"
-                 "nothing to listen on: 'port' is 0 and no 'unixsocket' is "
-                 "set", TANDEM_VERSION);
+                 "nothing to listen on: 'port' and 'tls-port' are 0 and no "
+                 "'unixsocket' is set", TANDEM_VERSION);
         return TD_ERR;
     }
     return TD_OK;

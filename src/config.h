@@ -26,6 +26,13 @@ struct backend_addr {
     char *user;       /* NULL: use backend-user */
     char *password;   /* NULL: use backend-password */
     char *spec;       /* as written, for logs and INFO */
+    int  tls;         /* rediss:// */
+};
+
+enum tls_auth {
+    TLS_AUTH_NO = 0,
+    TLS_AUTH_YES,
+    TLS_AUTH_OPTIONAL
 };
 
 enum read_policy {
@@ -70,6 +77,24 @@ struct config {
     long long           obuf_hard;               /* 0: no hard limit */
     long long           obuf_soft;               /* 0: no soft limit */
     long long           obuf_soft_seconds;
+
+    /* TLS (Redis's directive names) */
+    long long           tls_port;                /* 0: no TLS listener */
+    char                *tls_cert_file;
+    char                *tls_key_file;
+    char                *tls_key_file_pass;
+    char                *tls_client_cert_file;   /* to backends */
+    char                *tls_client_key_file;
+    char                *tls_client_key_file_pass;
+    char                *tls_ca_cert_file;
+    char                *tls_ca_cert_dir;
+    int                 tls_auth_clients;        /* enum tls_auth */
+    char                *tls_protocols;
+    char                *tls_ciphers;
+    char                *tls_ciphersuites;
+    int                 tls_prefer_server_ciphers;
+    int                 tls_session_caching;
+    int                 tls_replication;         /* TLS to every replica */
 
     /* Process */
     enum log_level      loglevel;

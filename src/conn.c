@@ -12,6 +12,7 @@
 #include "log.h"
 #include "net.h"
 #include "server.h"
+#include "tls.h"
 
 #define CONN_READ_CHUNK (64 * 1024)
 #define CONN_BACKOFF_MIN_MS 100
@@ -30,12 +31,13 @@ conn_state_name(enum conn_state s)
 }
 
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static int deliver(struct conn *c);
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 void
 conn_init(struct conn *c, const char *role, const char *host, int port,
-          const struct conn_ops *ops, void *owner)
+          int tls, const struct conn_ops *ops, void *owner)
 {
     memset(c, 0, sizeof(*c));
     c->fd = -1;
@@ -43,9 +45,11 @@ conn_init(struct conn *c, const char *role, const char *host, int port,
     c->retry = 1;
     c->host = td_strdup(host);
     c->port = port;
-    snprintf(c->name, sizeof(c->name), "%s %s:%d", role, host, port);
+    snprintf(c->name, sizeof(c->name), "%s %s%s:%d", role,
+             tls ? "rediss://" : "", host, port);
     c->ops = ops;
     c->owner = owner;
+    c->tls = tls;
     buf_init(&c->in);
     resp_scan_init(&c->scan);
     ev_init(&c->rio, read_cb);
@@ -62,6 +66,9 @@ close_socket(struct conn *c)
     ev_io_stop(srv.loop, &c->rio);
     ev_io_stop(srv.loop, &c->wio);
     ev_timer_stop(srv.loop, &c->timer);
+    tls_free(c->ssl);
+    c->ssl = NULL;
+    c->tls_handshaking = 0;
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -171,13 +178,43 @@ conn_want_write(struct conn *c, int on)
     }
 }
 
+/* TLS has no writev: the buffers go one after the other. */
+static ssize_t
+tls_writev(struct conn *c, const struct iovec *iov, int n)
+{
+    ssize_t total = 0;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        int want = 0;
+        ssize_t w = tls_write(c->ssl, iov[i].iov_base, iov[i].iov_len, &want);
+
+        if (w == -2) {
+            break;
+        }
+        if (w < 0) {
+            conn_fail(c, tls_last_error());
+            return -1;
+        }
+        total += w;
+        if ((size_t)w < iov[i].iov_len) {
+            break;
+        }
+    }
+    return total;
+}
+
 ssize_t
 conn_writev(struct conn *c, const struct iovec *iov, int n)
 {
     ssize_t w;
 
-    if (c->fd < 0 || c->state == CONN_CONNECTING || c->state == CONN_DOWN) {
+    if (c->fd < 0 || c->state == CONN_CONNECTING || c->state == CONN_DOWN ||
+        c->tls_handshaking) {
         return 0;
+    }
+    if (c->ssl != NULL) {
+        return tls_writev(c, iov, n);
     }
     w = writev(c->fd, iov, n);
     if (w < 0) {
@@ -190,12 +227,49 @@ conn_writev(struct conn *c, const struct iovec *iov, int n)
     return w;
 }
 
+/* TCP (and TLS, where used) is up: the owner's handshake begins. */
+static void
+connected(struct conn *c)
+{
+    set_state(c, CONN_HANDSHAKE);
+    ev_io_stop(srv.loop, &c->wio);
+    ev_io_start(srv.loop, &c->rio);
+    c->ops->connected(c);
+}
+
+static void
+tls_step(struct conn *c)
+{
+    int want = 0;
+    int rc = tls_handshake(c->ssl, &want);
+    char why[300];
+
+    if (rc < 0) {
+        snprintf(why, sizeof(why), "%s", tls_last_error());
+        conn_fail(c, why);
+        return;
+    }
+    if (rc == 0) {
+        if (want == TLS_WANT_READ) {
+            ev_io_stop(srv.loop, &c->wio);
+            ev_io_start(srv.loop, &c->rio);
+        } else {
+            ev_io_stop(srv.loop, &c->rio);
+            ev_io_start(srv.loop, &c->wio);
+        }
+        return;
+    }
+    c->tls_handshaking = 0;
+    log_verbose("%s: TLS up (%s)", c->name, tls_describe(c->ssl));
+    connected(c);
+}
+
 static void
 write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct conn *c = w->data;
 
-    if (c->state == CONN_CONNECTING) {
+    if (c->state == CONN_CONNECTING && !c->tls_handshaking) {
         int e = net_connect_result(c->fd);
 
         ev_io_stop(loop, &c->wio);
@@ -203,31 +277,86 @@ write_cb(struct ev_loop *loop, ev_io *w, int revents)
             conn_fail(c, strerror(e));
             return;
         }
-        set_state(c, CONN_HANDSHAKE);
-        ev_io_start(loop, &c->rio);
-        c->ops->connected(c);
+        if (c->tls) {
+            c->ssl = tls_connect(c->fd, c->host);
+            if (c->ssl == NULL) {
+                conn_fail(c, "TLS is not configured for backends (see "
+                             "tls-ca-cert-file)");
+                return;
+            }
+            c->tls_handshaking = 1;
+            tls_step(c);
+            return;
+        }
+        connected(c);
+        return;
+    }
+    if (c->tls_handshaking) {
+        tls_step(c);
         return;
     }
     c->ops->writable(c);
+}
+
+/* Reads what the socket has: > 0 bytes, 0 nothing now, -1 failed. */
+static ssize_t
+fill(struct conn *c)
+{
+    ssize_t n;
+
+    buf_reserve(&c->in, TD_MAX(CONN_READ_CHUNK, c->in.len));
+    if (c->ssl != NULL) {
+        int want = 0;
+
+        n = tls_read(c->ssl, buf_tail(&c->in), buf_room(&c->in), &want);
+        if (n == -2) {
+            return 0;
+        }
+        if (n <= 0) {
+            conn_fail(c, n == 0 ? "connection closed by the server"
+                                : tls_last_error());
+            return -1;
+        }
+    } else {
+        n = read(c->fd, buf_tail(&c->in), buf_room(&c->in));
+        if (n <= 0) {
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                return 0;
+            }
+            conn_fail(c, n == 0 ? "connection closed by the server"
+                                : strerror(errno));
+            return -1;
+        }
+    }
+    c->in.len += (size_t)n;
+    return n;
 }
 
 static void
 read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct conn *c = w->data;
-    ssize_t n;
 
-    buf_reserve(&c->in, TD_MAX(CONN_READ_CHUNK, c->in.len));
-    n = read(c->fd, buf_tail(&c->in), buf_room(&c->in));
-    if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            return;
-        }
-        conn_fail(c, n == 0 ? "connection closed by the server"
-                            : strerror(errno));
+    if (c->tls_handshaking) {
+        tls_step(c);
         return;
     }
-    c->in.len += (size_t)n;
+    /* Records TLS already decrypted do not wake the loop: drain them. */
+    do {
+        if (fill(c) <= 0) {
+            return;
+        }
+        if (!deliver(c)) {
+            return;
+        }
+    } while (c->ssl != NULL && tls_pending(c->ssl) > 0);
+}
+
+/* Hands every complete reply to the owner. Returns 0 when the connection
+ * failed meanwhile. */
+static int
+deliver(struct conn *c)
+{
     while (c->in.len > 0) {
         size_t len = 0;
         int rc = resp_scan_reply(&c->scan, buf_head(&c->in), c->in.len, &len);
@@ -237,15 +366,16 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
         }
         if (rc < 0) {
             conn_fail(c, "malformed reply");
-            return;
+            return 0;
         }
         c->ops->reply(c, buf_head(&c->in), len);
         if (c->state == CONN_DOWN) {
-            return;    /* failed inside the callback; buffers are reset */
+            return 0;    /* failed inside the callback; buffers are reset */
         }
         buf_consume(&c->in, len);
     }
     if (c->in.len == 0) {
         buf_shrink(&c->in, 1024 * 1024);
     }
+    return 1;
 }

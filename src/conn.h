@@ -62,11 +62,15 @@ struct conn {
     const struct conn_ops *ops;
     void                  *owner;
     int64_t               up_since;     /* td_mstime() */
+    int                   tls;          /* speak TLS to this backend */
+    struct ssl_st         *ssl;
+    int                   tls_handshaking;
     uint64_t              connects;     /* times UP was reached */
 };
 
+/* tls: the connection speaks TLS (rediss://). */
 void conn_init(struct conn *c, const char *role, const char *host, int port,
-               const struct conn_ops *ops, void *owner);
+               int tls, const struct conn_ops *ops, void *owner);
 /* Stops everything and releases buffers (no callback). */
 void conn_free(struct conn *c);
 

@@ -308,35 +308,43 @@ noauth(struct client *c)
     reject(c, "-NOAUTH Authentication required.");
 }
 
-void
+int
 dispatch_forward(struct client *c, const struct cmd *cmd, size_t argc,
                  const struct resp_arg *argv, const char *raw,
                  size_t rawlen, int is_inline)
 {
     static struct buf encoded;
-    struct req *r = client_req_push(c);
+    struct replica *replica = NULL;
+    struct req *r;
 
+    if (cmd != NULL && cmd->route == ROUTE_READ &&
+        srv.cfg.read_policy != READ_PRIMARY) {
+        replica = replica_pick_reader(c);
+    }
+    if (replica == NULL && c->replica_reads > 0) {
+        return 0;
+    }
+    r = client_req_push(c);
     if (is_inline) {
         buf_clear(&encoded);
         resp_add_command(&encoded, argc, argv);
         raw = buf_head(&encoded);
         rawlen = encoded.len;
     }
+    if (replica != NULL) {
+        srv.stats.reads_replicas++;
+        c->replica_reads++;
+        readconn_send(&replica->rc, r, c->db, raw, rawlen);
+        return 1;
+    }
     if (cmd != NULL && cmd->route == ROUTE_READ) {
-        struct replica *replica = srv.cfg.read_policy == READ_PRIMARY
-                                      ? NULL : replica_pick_reader(c);
-
-        if (replica != NULL) {
-            srv.stats.reads_replicas++;
-            readconn_send(&replica->rc, r, c->db, raw, rawlen);
-            return;
-        }
         srv.stats.reads_primary++;
     }
     pipe_send_request(&srv.pipe, r, c->db, cmd, argc, argv, raw, rawlen);
+    return 1;
 }
 
-void
+int
 dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
                  const char *raw, size_t rawlen, int is_inline)
 {
@@ -357,43 +365,46 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
             } else {
                 reject(c, "Command not allowed inside a transaction");
             }
+        } else if (c->multi && c->replica_reads > 0 &&
+                   td_slice_eq(argv[0].ptr, argv[0].len, "exec")) {
+            return 0;    /* the transaction goes to the primary: wait */
         } else {
             b->fn(c, argc, argv, raw, rawlen, is_inline);
         }
-        return;
+        return 1;
     }
     if (!pipe_is_up(&srv.pipe)) {
         char msg[512];
 
         if (!c->authenticated) {
             noauth(c);
-            return;
+            return 1;
         }
         pipe_unavailable_error(&srv.pipe, msg, sizeof(msg));
         reject(c, msg);
-        return;
+        return 1;
     }
     found = cmdtable_lookup(&srv.pipe.table, argc, argv, &cmd);
     if (found == CMD_UNKNOWN) {
         unknown_command(c, argc, argv);
-        return;
+        return 1;
     }
     if (found == CMD_UNKNOWN_SUB) {
         unknown_subcommand(c, argv);
-        return;
+        return 1;
     }
     if (!cmd_arity_ok(cmd, argc)) {
         wrong_arity(c, cmd->name);
-        return;
+        return 1;
     }
     if (!c->authenticated) {
         noauth(c);
-        return;
+        return 1;
     }
     refusal = refusal_for(cmd, argc, argv);
     if (refusal != NULL) {
         reject(c, refusal);
-        return;
+        return 1;
     }
     if (c->multi) {
         if (cmd->flags & CMD_NO_MULTI) {
@@ -401,7 +412,7 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
         } else {
             multi_queue(c, argc, argv, raw, rawlen, is_inline);
         }
-        return;
+        return 1;
     }
-    dispatch_forward(c, cmd, argc, argv, raw, rawlen, is_inline);
+    return dispatch_forward(c, cmd, argc, argv, raw, rawlen, is_inline);
 }

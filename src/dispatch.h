@@ -17,15 +17,21 @@ struct client;
 struct cmd;
 
 /* Handles one command. raw/rawlen are the request's bytes as received;
- * is_inline tells that they are not RESP and must be re-encoded. */
-void dispatch_command(struct client *c, size_t argc,
-                      const struct resp_arg *argv, const char *raw,
-                      size_t rawlen, int is_inline);
+ * is_inline tells that they are not RESP and must be re-encoded. Returns
+ * 0 when the command must wait (nothing was done): it is for the primary
+ * while reads of the same client are in flight on replicas, and a read's
+ * state must not include a later write (it could be retried on the
+ * primary). */
+int dispatch_command(struct client *c, size_t argc,
+                     const struct resp_arg *argv, const char *raw,
+                     size_t rawlen, int is_inline);
 
-/* Sends a command to the primary on c's behalf, as received. */
-void dispatch_forward(struct client *c, const struct cmd *cmd, size_t argc,
-                      const struct resp_arg *argv, const char *raw,
-                      size_t rawlen, int is_inline);
+/* Sends a command to a replica (reads that may go there) or the primary
+ * on c's behalf, as received. Returns 0, doing nothing, when it must wait
+ * (see dispatch_command). */
+int dispatch_forward(struct client *c, const struct cmd *cmd, size_t argc,
+                     const struct resp_arg *argv, const char *raw,
+                     size_t rawlen, int is_inline);
 
 /* Replies with an error and counts it. */
 void dispatch_error(struct client *c, const char *msg);

@@ -61,17 +61,18 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             net_set_nodelay(fd);
             net_set_keepalive(fd, (int)srv.cfg.tcp_keepalive);
         }
-        client_create(fd, l->is_unix);
+        client_create(fd, l->is_unix, l->is_tls);
     }
 }
 
 static void
-add_listener(int fd, int is_unix, const char *name)
+add_listener(int fd, int is_unix, int is_tls, const char *name)
 {
     struct listener *l = td_calloc(1, sizeof(*l));
 
     l->fd = fd;
     l->is_unix = is_unix;
+    l->is_tls = is_tls;
     snprintf(l->name, sizeof(l->name), "%s", name);
     ev_io_init(&l->io, accept_cb, fd, EV_READ);
     l->io.data = l;
@@ -80,31 +81,43 @@ add_listener(int fd, int is_unix, const char *name)
     srv.listeners = l;
 }
 
+/* Listens on every bind address at port. */
+static td_status
+open_tcp(long long port, int is_tls, char *err, size_t errlen)
+{
+    char name[160];
+    size_t i;
+
+    for (i = 0; i < srv.cfg.nbind; i++) {
+        const char *addr = srv.cfg.bind[i];
+        int fd = net_listen_tcp(addr, (int)port, (int)srv.cfg.tcp_backlog,
+                                err, errlen);
+
+        if (fd < 0) {
+            /* "-addr" marks an optional address, as in Redis. */
+            if (addr[0] == '-') {
+                log_notice("Skipping optional bind address %s: %s",
+                           addr + 1, err);
+                continue;
+            }
+            return TD_ERR;
+        }
+        snprintf(name, sizeof(name), "%s:%lld", addr, port);
+        add_listener(fd, 0, is_tls, name);
+        log_notice("Listening on %s%s", name, is_tls ? " (TLS)" : "");
+    }
+    return TD_OK;
+}
+
 td_status
 listener_open_all(char *err, size_t errlen)
 {
-    size_t i;
-    char name[160];
-
-    if (srv.cfg.port != 0) {
-        for (i = 0; i < srv.cfg.nbind; i++) {
-            const char *addr = srv.cfg.bind[i];
-            int fd = net_listen_tcp(addr, (int)srv.cfg.port,
-                                    (int)srv.cfg.tcp_backlog, err, errlen);
-
-            if (fd < 0) {
-                /* "-addr" marks an optional address, as in Redis. */
-                if (addr[0] == '-') {
-                    log_notice("Skipping optional bind address %s: %s",
-                               addr + 1, err);
-                    continue;
-                }
-                return TD_ERR;
-            }
-            snprintf(name, sizeof(name), "%s:%lld", addr, srv.cfg.port);
-            add_listener(fd, 0, name);
-            log_notice("Listening on %s", name);
-        }
+    if (srv.cfg.port != 0 && open_tcp(srv.cfg.port, 0, err, errlen) != TD_OK) {
+        return TD_ERR;
+    }
+    if (srv.cfg.tls_port != 0 &&
+        open_tcp(srv.cfg.tls_port, 1, err, errlen) != TD_OK) {
+        return TD_ERR;
     }
     if (srv.cfg.unixsocket != NULL) {
         int fd = net_listen_unix(srv.cfg.unixsocket,
@@ -114,7 +127,7 @@ listener_open_all(char *err, size_t errlen)
         if (fd < 0) {
             return TD_ERR;
         }
-        add_listener(fd, 1, srv.cfg.unixsocket);
+        add_listener(fd, 1, 0, srv.cfg.unixsocket);
         log_notice("Listening on unix socket %s", srv.cfg.unixsocket);
     }
     if (srv.listeners == NULL) {

@@ -1,6 +1,7 @@
 /*
  * listener.h -- the sockets clients connect to: TCP on every `bind`
- * address and `port`, and the optional `unixsocket`.
+ * address and `port`, TLS on every `bind` address and `tls-port`, and
+ * the optional `unixsocket`.
  */
 #ifndef TD_LISTENER_H
 #define TD_LISTENER_H
@@ -13,6 +14,7 @@
 struct listener {
     int             fd;
     int             is_unix;
+    int             is_tls;         /* tls-port */
     int             paused;         /* out of descriptors for now */
     char            name[128];      /* for logs */
     ev_io           io;

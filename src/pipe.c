@@ -496,7 +496,8 @@ pipe_start(struct pipe *p)
     buf_init(&p->probe_replies);
     cmdtable_init(&p->table);
     conn_init(&p->conn, "primary", srv.cfg.primary.host,
-              (int)srv.cfg.primary.port, &pipe_conn_ops, p);
+              (int)srv.cfg.primary.port, srv.cfg.primary.tls, &pipe_conn_ops,
+              p);
     conn_connect(&p->conn);
 }
 

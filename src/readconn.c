@@ -23,6 +23,8 @@ to_primary(struct readconn *rc, struct req *req, long long db,
            const char *raw, size_t len)
 {
     rc->failovers++;
+    /* On the pipe now, before anything the client sent after it. */
+    client_replica_read_done(req->client);
     if (pipe_is_up(&srv.pipe)) {
         pipe_send_request(&srv.pipe, req, db, NULL, 0, NULL, raw, len);
     } else {
@@ -135,6 +137,7 @@ on_reply(struct conn *c, const char *reply, size_t len)
         to_primary(rc, s.req, s.db, buf_head(&rc->sent), s.len);
     } else {
         rc->reads++;
+        client_replica_read_done(s.req->client);
         req_reply(s.req, reply, len);
     }
     buf_consume(&rc->sent, s.len);
@@ -191,7 +194,7 @@ readconn_start(struct readconn *rc, struct replica *r)
     buf_init(&rc->out);
     buf_init(&rc->sent);
     conn_init(&rc->conn, "read", r->addr->host, r->addr->port,
-              &readconn_ops, rc);
+              r->addr->tls || srv.cfg.tls_replication, &readconn_ops, rc);
     ev_timer_init(&rc->watch, watch_cb, READCONN_WATCH_S, READCONN_WATCH_S);
     rc->watch.data = rc;
     ev_timer_start(srv.loop, &rc->watch);

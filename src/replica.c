@@ -668,6 +668,7 @@ addr_copy(const struct backend_addr *a)
     c->user = a->user != NULL ? td_strdup(a->user) : NULL;
     c->password = a->password != NULL ? td_strdup(a->password) : NULL;
     c->spec = td_strdup(a->spec);
+    c->tls = a->tls;
     return c;
 }
 
@@ -685,7 +686,7 @@ replica_add(const struct backend_addr *addr)
     fifo_init(&r->inflight, sizeof(struct replica_batch));
     seed_init(&r->seed);
     conn_init(&r->conn, "replica", r->addr->host, r->addr->port,
-              &replica_conn_ops, r);
+              r->addr->tls || srv.cfg.tls_replication, &replica_conn_ops, r);
     replicas = td_realloc(replicas, (nreplicas + 1) * sizeof(*replicas));
     replicas[nreplicas++] = r;
     srv.pipe.tee = 1;

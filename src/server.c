@@ -24,6 +24,7 @@
 #include "effects.h"
 #include "replica.h"
 #include "scripts.h"
+#include "tls.h"
 #include "wait.h"
 
 /* Descriptors tandem needs besides clients: listeners, the pipe, logs,
@@ -35,8 +36,11 @@ struct server srv;
 static void
 before_sleep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
+    /* Clients whose held command may now go are dispatched first, so
+     * that everything below sends it in this same iteration. */
+    client_release_held();
     /* Replica links may ask the pipe for key transfers and SCANs: they
-     * go first, so that the pipe's write carries them too. */
+     * go before the pipe's write, which then carries them too. */
     stream_close_chunk(&srv.stream);
     replica_flush_all();
     pipe_flush(&srv.pipe);
@@ -117,6 +121,12 @@ warn_restart_needed(const struct config *next)
     if (c->port != next->port) {
         changed[n++] = "port";
     }
+    if (c->tls_port != next->tls_port) {
+        changed[n++] = "tls-port";
+    }
+    if (c->tls_replication != next->tls_replication) {
+        changed[n++] = "tls-replication";
+    }
     if (c->nbind != next->nbind) {
         changed[n++] = "bind";
     } else {
@@ -156,6 +166,37 @@ warn_restart_needed(const struct config *next)
     }
 }
 
+/* The TLS settings a reload applied (their contexts are already built)
+ * move into the running configuration. */
+static void
+swap_tls_settings(struct config *live, struct config *next)
+{
+    char **fields[][2] = {
+        {&live->tls_cert_file, &next->tls_cert_file},
+        {&live->tls_key_file, &next->tls_key_file},
+        {&live->tls_key_file_pass, &next->tls_key_file_pass},
+        {&live->tls_client_cert_file, &next->tls_client_cert_file},
+        {&live->tls_client_key_file, &next->tls_client_key_file},
+        {&live->tls_client_key_file_pass, &next->tls_client_key_file_pass},
+        {&live->tls_ca_cert_file, &next->tls_ca_cert_file},
+        {&live->tls_ca_cert_dir, &next->tls_ca_cert_dir},
+        {&live->tls_protocols, &next->tls_protocols},
+        {&live->tls_ciphers, &next->tls_ciphers},
+        {&live->tls_ciphersuites, &next->tls_ciphersuites},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        char *tmp = *fields[i][0];
+
+        *fields[i][0] = *fields[i][1];
+        *fields[i][1] = tmp;
+    }
+    live->tls_auth_clients = next->tls_auth_clients;
+    live->tls_prefer_server_ciphers = next->tls_prefer_server_ciphers;
+    live->tls_session_caching = next->tls_session_caching;
+}
+
 /*
  * SIGHUP: reads the configuration again (file and command line), all or
  * nothing. Replicas are added and removed, and the client limits, the
@@ -185,7 +226,15 @@ reload(void)
         config_free(&next);
         return;
     }
+    /* New certificates first: if they do not load, nothing changes. */
+    if (tls_configure(&next, err, sizeof(err)) != TD_OK) {
+        log_warning("Reload failed; the running configuration stays "
+                    "(TLS: %s)", err);
+        config_free(&next);
+        return;
+    }
     warn_restart_needed(&next);
+    swap_tls_settings(&srv.cfg, &next);
     replica_reconfigure(next.replicas, next.nreplicas);
     old = srv.cfg.replicas;
     nold = srv.cfg.nreplicas;
@@ -253,6 +302,9 @@ td_status
 server_start(char *err, size_t errlen)
 {
     adjust_open_files_limit();
+    if (tls_configure(&srv.cfg, err, errlen) != TD_OK) {
+        return TD_ERR;
+    }
     make_run_id(srv.run_id);
     srv.start_time = td_ustime() / 1000000;
     if (listener_open_all(err, errlen) != TD_OK) {
@@ -298,6 +350,7 @@ server_stop(void)
     ev_signal_stop(srv.loop, &srv.sighup);
     stream_free(&srv.stream);
     scripts_clear();
+    tls_shutdown();
     if (srv.cfg.pidfile != NULL) {
         unlink(srv.cfg.pidfile);
     }

@@ -38,6 +38,11 @@
       "read-only commands sent to the primary")                              \
     X(reads_replicas, "reads_served_by_replicas",                            \
       "read-only commands sent to a replica's read connection")              \
+    X(tls_connections, "tls_connections_received",                          \
+      "client connections accepted on tls-port")                             \
+    X(tls_handshake_failures, "tls_handshake_failures",                      \
+      "client TLS handshakes that failed (untrusted or missing "             \
+      "certificates, plain-text clients on tls-port)")                       \
     X(pipe_connects, "primary_connects", "successful pipe handshakes")       \
     X(pipe_disconnects, "primary_disconnects", "pipe connections lost")      \
     X(pipe_failed_requests, "primary_failed_requests",                       \

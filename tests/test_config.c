@@ -56,6 +56,7 @@ START_TEST(test_file_text_with_comments_quotes_and_units)
         "primary redis://app:p%40ss@db1:6379\n"
         "replica 10.0.0.2:6379\n"
         "replica [::1]:6390\n"
+        "replica rediss://:pw@dc2.example:6391\n"
         "requirepass \"with space\"\n"
         "client-query-buffer-limit 2mb\n"
         "proto-max-bulk-len 2000k\n"
@@ -73,10 +74,15 @@ START_TEST(test_file_text_with_comments_quotes_and_units)
     ck_assert_int_eq(cfg.primary.port, 6379);
     ck_assert_str_eq(cfg.primary.user, "app");
     ck_assert_str_eq(cfg.primary.password, "p%40ss");
-    ck_assert_uint_eq(cfg.nreplicas, 2);
+    ck_assert_uint_eq(cfg.nreplicas, 3);
+    ck_assert_int_eq(cfg.replicas[2].tls, 1);
+    ck_assert_str_eq(cfg.replicas[2].host, "dc2.example");
+    ck_assert_str_eq(cfg.replicas[2].password, "pw");
+    ck_assert_ptr_null(cfg.replicas[2].user);
     ck_assert_str_eq(cfg.replicas[0].host, "10.0.0.2");
     ck_assert_str_eq(cfg.replicas[1].host, "::1");
     ck_assert_int_eq(cfg.replicas[1].port, 6390);
+    ck_assert_int_eq(cfg.replicas[1].tls, 0);
     ck_assert_str_eq(cfg.requirepass, "with space");
     ck_assert_int_eq(cfg.client_query_buffer_limit, 2 * 1024 * 1024);
     ck_assert_int_eq(cfg.proto_max_bulk_len, 2000000);
@@ -133,7 +139,7 @@ static const struct bad_line bad_lines[] = {
     {"client-query-buffer-limit 10q", "memory value"},
     {"primary nohostport", "is not host:port"},
     {"primary h:0", "port must be between 1 and 65535"},
-    {"primary rediss://h:1", "TLS"},
+    {"tls-auth-clients maybe", "yes, no or optional"},
     {"client-output-buffer-limit normal 1mb", "wrong number of arguments"},
     {"client-output-buffer-limit weird 1 1 1", "unrecognized client limit"},
     {"requirepass \"open", "Unbalanced quotes"},
