@@ -20,6 +20,7 @@
 #include "server.h"
 #include "version.h"
 #include "wait.h"
+#include "watch.h"
 
 static void cmd_ping(struct client *, size_t, const struct resp_arg *,
                      const char *, size_t, int);
@@ -51,6 +52,10 @@ static void cmd_wait(struct client *, size_t, const struct resp_arg *,
                      const char *, size_t, int);
 static void cmd_tandem(struct client *, size_t, const struct resp_arg *,
                        const char *, size_t, int);
+static void cmd_watch(struct client *, size_t, const struct resp_arg *,
+                      const char *, size_t, int);
+static void cmd_unwatch(struct client *, size_t, const struct resp_arg *,
+                        const char *, size_t, int);
 
 static const struct builtin builtins[] = {
     {"ping", -1, BUILTIN_QUEUED, cmd_ping},
@@ -62,6 +67,8 @@ static const struct builtin builtins[] = {
     {"discard", 1, BUILTIN_IN_MULTI, cmd_discard},
     {"wait", 3, 0, cmd_wait},
     {"tandem", -2, 0, cmd_tandem},
+    {"watch", -2, BUILTIN_IN_MULTI, cmd_watch},
+    {"unwatch", 1, BUILTIN_QUEUED, cmd_unwatch},
     {"hello", -1, BUILTIN_NO_AUTH, cmd_hello},
     {"auth", -2, BUILTIN_NO_AUTH, cmd_auth},
     {"select", 2, BUILTIN_IN_MULTI, cmd_select},
@@ -125,6 +132,7 @@ cmd_reset(struct client *c, size_t argc, const struct resp_arg *argv,
     c->name = NULL;
     c->authenticated = srv.cfg.requirepass == NULL;
     multi_reset(c);
+    watch_clear(c);
     resp_add_simple(client_reply_buf(c), "RESET");
 }
 
@@ -675,4 +683,25 @@ cmd_tandem(struct client *c, size_t argc, const struct resp_arg *argv,
                  (int)TD_MIN(sub->len, 128), sub->ptr);
         dispatch_error(c, msg);
     }
+}
+
+static void
+cmd_watch(struct client *c, size_t argc, const struct resp_arg *argv,
+          const char *raw, size_t rawlen, int is_inline)
+{
+    if (c->multi) {
+        multi_flag_error(c);
+        dispatch_error(c, "WATCH inside MULTI is not allowed");
+        return;
+    }
+    watch_keys(c, argc - 1, argv + 1);
+    resp_add_simple(client_reply_buf(c), "OK");
+}
+
+static void
+cmd_unwatch(struct client *c, size_t argc, const struct resp_arg *argv,
+            const char *raw, size_t rawlen, int is_inline)
+{
+    watch_clear(c);
+    resp_add_simple(client_reply_buf(c), "OK");
 }

@@ -25,6 +25,7 @@
 #include "server.h"
 #include "tls.h"
 #include "wait.h"
+#include "watch.h"
 
 #define CLIENT_READ_CHUNK (16 * 1024)
 #define CLIENT_BIG_ARG (32 * 1024)
@@ -168,6 +169,7 @@ client_free(struct client *c)
     struct req *r;
 
     wait_client_gone(c);
+    watch_clear(c);
     if (c->flags & CLIENT_HELD) {
         held_clients--;
     }

@@ -19,6 +19,7 @@
 #include "resp.h"
 
 struct client;
+struct watcher;
 
 /* One request awaiting or holding its reply. */
 struct req {
@@ -61,6 +62,8 @@ struct client {
     uint64_t           writes_inflight;/* writes sent, not yet in the
                                         * stream */
     uint64_t           replica_reads;  /* reads in flight on replicas */
+    struct watcher     *watching;      /* WATCHed keys (watch.c) */
+    int                watch_dirty;    /* one was written: EXEC fails */
     int                multi;          /* inside MULTI */
     int                multi_dirty;    /* a queued command was refused */
     size_t             multi_count;    /* commands queued */

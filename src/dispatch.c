@@ -15,6 +15,7 @@
 #include "log.h"
 #include "multi.h"
 #include "replica.h"
+#include "watch.h"
 #include "server.h"
 
 /*
@@ -33,8 +34,6 @@ struct refusal {
 #define FORBIDDEN(what, why) "tandem: " what " is not allowed through tandem: " why
 
 static const struct refusal refusals[] = {
-    {"watch", NOT_YET("WATCH")},
-    {"unwatch", NOT_YET("UNWATCH")},
     {"waitaof", NOT_YET("WAITAOF")},
     {"subscribe", NOT_YET("Pub/Sub (SUBSCRIBE)")},
     {"psubscribe", NOT_YET("Pub/Sub (PSUBSCRIBE)")},
@@ -340,6 +339,7 @@ dispatch_forward(struct client *c, const struct cmd *cmd, size_t argc,
     if (cmd != NULL && cmd->route == ROUTE_READ) {
         srv.stats.reads_primary++;
     }
+    watch_touch(c->db, cmd, argc, argv);
     pipe_send_request(&srv.pipe, r, c->db, cmd, argc, argv, raw, rawlen);
     return 1;
 }

@@ -9,6 +9,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "server.h"
+#include "watch.h"
 
 void
 multi_reset(struct client *c)
@@ -40,6 +41,7 @@ multi_discard(struct client *c)
         return;
     }
     multi_reset(c);
+    watch_clear(c);
     resp_add_simple(client_reply_buf(c), "OK");
 }
 
@@ -79,23 +81,35 @@ multi_exec(struct client *c)
         dispatch_error(c, "EXEC without MULTI");
         return;
     }
+    if (c->watch_dirty) {
+        /* A watched key was written: the transaction does not run. */
+        multi_reset(c);
+        watch_clear(c);
+        buf_append(client_reply_buf(c), "*-1\r\n", 5);
+        return;
+    }
     if (c->multi_dirty) {
         multi_reset(c);
+        watch_clear(c);
         dispatch_error(c, "-EXECABORT Transaction discarded because of "
                           "previous errors.");
         return;
     }
     if (c->multi_count == 0) {
         multi_reset(c);
+        watch_clear(c);
         resp_add_array(client_reply_buf(c), 0);
         return;
     }
     if (!pipe_is_up(&srv.pipe)) {
         multi_reset(c);
+        watch_clear(c);
         pipe_unavailable_error(&srv.pipe, msg, sizeof(msg));
         dispatch_error(c, msg);
         return;
     }
+    watch_clear(c);
+    watch_touch_queued(c->db, buf_head(&c->multi_buf), c->multi_buf.len);
     pipe_send_transaction(&srv.pipe, client_req_push(c), c->db, c->multi_db,
                           buf_head(&c->multi_buf), c->multi_buf.len,
                           c->multi_count);

@@ -15,6 +15,7 @@
 #include "pipe.h"
 #include "server.h"
 #include "wait.h"
+#include "watch.h"
 
 #define REPLICA_BATCH_MAX (1024 * 1024)   /* bytes of stream per batch */
 #define REPLICA_MAX_INFLIGHT 64           /* batches awaiting EXEC */
@@ -865,6 +866,10 @@ replica_pick_reader(const struct client *c)
     struct replica *best = NULL;
     size_t k;
 
+    /* A client with watches reads from the primary (DESIGN section 4). */
+    if (watch_any(c)) {
+        return NULL;
+    }
     /* Least outstanding reads; ties go round robin. */
     turn++;
     for (k = 0; k < nreplicas; k++) {

@@ -1345,13 +1345,101 @@ START_TEST(test_auth_without_requirepass_gives_redis_error)
 }
 END_TEST
 
+/* ---- WATCH, emulated in tandem ---- */
+
+static long long
+reply_int(redisReply *r)
+{
+    long long v;
+
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+START_TEST(test_watch_broken_by_another_client_aborts_exec)
+{
+    redisContext *a = harness_connect(tandem.port);
+    redisContext *b = harness_connect(tandem.port);
+    redisReply *r;
+
+    EXPECT_STATUS(a, "OK", "SET w 1");
+    /* Untouched: the transaction runs. */
+    EXPECT_STATUS(a, "OK", "WATCH w");
+    EXPECT_STATUS(a, "OK", "MULTI");
+    EXPECT_STATUS(a, "QUEUED", "INCR w");
+    r = harness_cmd(a, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->elements, 1);
+    freeReplyObject(r);
+    /* Another client writes the key: EXEC is the null array and nothing
+     * of the transaction runs. */
+    EXPECT_STATUS(a, "OK", "WATCH w other");
+    EXPECT_STATUS(b, "OK", "SET w 10");
+    EXPECT_STATUS(a, "OK", "MULTI");
+    EXPECT_STATUS(a, "QUEUED", "SET w 99");
+    r = harness_cmd(a, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    EXPECT_BULK(a, "10", "GET w");
+    /* EXEC cleared the watches: the next transaction runs. */
+    EXPECT_STATUS(a, "OK", "MULTI");
+    EXPECT_STATUS(a, "QUEUED", "SET w 11");
+    r = harness_cmd(a, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    /* FLUSHDB touches every key of its database; UNWATCH forgets. */
+    EXPECT_STATUS(a, "OK", "WATCH w");
+    EXPECT_STATUS(b, "OK", "FLUSHDB");
+    EXPECT_STATUS(a, "OK", "MULTI");
+    r = harness_cmd(a, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    EXPECT_STATUS(a, "OK", "WATCH w");
+    EXPECT_STATUS(a, "OK", "UNWATCH");
+    EXPECT_STATUS(b, "OK", "SET w 5");
+    EXPECT_STATUS(a, "OK", "MULTI");
+    EXPECT_STATUS(a, "QUEUED", "INCR w");
+    r = harness_cmd(a, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    ck_assert_int_eq(reply_int(harness_cmd(b, "INCR w")), 7);
+    /* Another client's transaction writing the key counts too, and a
+     * watch in another database does not. */
+    EXPECT_STATUS(a, "OK", "WATCH w");
+    EXPECT_STATUS(b, "OK", "SELECT 2");
+    EXPECT_STATUS(b, "OK", "SET w x");
+    EXPECT_STATUS(b, "OK", "MULTI");
+    EXPECT_STATUS(b, "QUEUED", "SELECT 0");
+    EXPECT_STATUS(b, "QUEUED", "DEL w");
+    r = harness_cmd(b, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    EXPECT_STATUS(a, "OK", "MULTI");
+    r = harness_cmd(a, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    /* WATCH inside MULTI is Redis's error, and dooms that EXEC. */
+    EXPECT_STATUS(a, "OK", "MULTI");
+    r = harness_cmd(a, "WATCH w");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert_str_eq(r->str, "ERR WATCH inside MULTI is not allowed");
+    freeReplyObject(r);
+    r = harness_cmd(a, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert(strncmp(r->str, "EXECABORT", 9) == 0);
+    freeReplyObject(r);
+    redisFree(a);
+    redisFree(b);
+}
+END_TEST
+
 /* ---- refused commands ---- */
 
 START_TEST(test_refused_commands_answer_clear_errors_and_keep_working)
 {
     static const char *const refused[] = {
-        "WATCH k",
-        "UNWATCH",
         "BLPOP list 0",
         "BRPOP list 0",
         "BLMOVE a b LEFT RIGHT 0",
@@ -1605,6 +1693,7 @@ main(void)
     tcase_set_timeout(refuse, 60);
     tcase_add_test(refuse,
                    test_refused_commands_answer_clear_errors_and_keep_working);
+    tcase_add_test(refuse, test_watch_broken_by_another_client_aborts_exec);
     tcase_add_test(refuse, test_xread_without_block_is_forwarded);
     tcase_add_test(refuse,
                    test_multi_exec_runs_queued_commands_and_wait_does_not_hang);
