@@ -21,6 +21,7 @@
 #include "version.h"
 #include "wait.h"
 #include "watch.h"
+#include "monitor.h"
 
 static void cmd_ping(struct client *, size_t, const struct resp_arg *,
                      const char *, size_t, int);
@@ -54,6 +55,8 @@ static void cmd_tandem(struct client *, size_t, const struct resp_arg *,
                        const char *, size_t, int);
 static void cmd_watch(struct client *, size_t, const struct resp_arg *,
                       const char *, size_t, int);
+static void cmd_monitor(struct client *, size_t, const struct resp_arg *,
+                        const char *, size_t, int);
 static void cmd_unwatch(struct client *, size_t, const struct resp_arg *,
                         const char *, size_t, int);
 
@@ -68,6 +71,7 @@ static const struct builtin builtins[] = {
     {"wait", 3, 0, cmd_wait},
     {"tandem", -2, 0, cmd_tandem},
     {"watch", -2, BUILTIN_IN_MULTI, cmd_watch},
+    {"monitor", 1, 0, cmd_monitor},
     {"unwatch", 1, BUILTIN_QUEUED, cmd_unwatch},
     {"hello", -1, BUILTIN_NO_AUTH, cmd_hello},
     {"auth", -2, BUILTIN_NO_AUTH, cmd_auth},
@@ -133,6 +137,7 @@ cmd_reset(struct client *c, size_t argc, const struct resp_arg *argv,
     c->authenticated = srv.cfg.requirepass == NULL;
     multi_reset(c);
     watch_clear(c);
+    monitor_stop(c);
     resp_add_simple(client_reply_buf(c), "RESET");
 }
 
@@ -704,4 +709,12 @@ cmd_unwatch(struct client *c, size_t argc, const struct resp_arg *argv,
 {
     watch_clear(c);
     resp_add_simple(client_reply_buf(c), "OK");
+}
+
+static void
+cmd_monitor(struct client *c, size_t argc, const struct resp_arg *argv,
+            const char *raw, size_t rawlen, int is_inline)
+{
+    resp_add_simple(client_reply_buf(c), "OK");
+    monitor_start(c);
 }

@@ -26,6 +26,7 @@
 #include "tls.h"
 #include "wait.h"
 #include "watch.h"
+#include "monitor.h"
 
 #define CLIENT_READ_CHUNK (16 * 1024)
 #define CLIENT_BIG_ARG (32 * 1024)
@@ -170,6 +171,7 @@ client_free(struct client *c)
 
     wait_client_gone(c);
     watch_clear(c);
+    monitor_stop(c);
     if (c->flags & CLIENT_HELD) {
         held_clients--;
     }

@@ -64,6 +64,7 @@ struct client {
     uint64_t           replica_reads;  /* reads in flight on replicas */
     struct watcher     *watching;      /* WATCHed keys (watch.c) */
     int                watch_dirty;    /* one was written: EXEC fails */
+    int                monitor;        /* in MONITOR mode */
     int                multi;          /* inside MULTI */
     int                multi_dirty;    /* a queued command was refused */
     size_t             multi_count;    /* commands queued */

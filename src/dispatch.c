@@ -16,6 +16,7 @@
 #include "multi.h"
 #include "replica.h"
 #include "watch.h"
+#include "monitor.h"
 #include "server.h"
 
 /*
@@ -41,7 +42,6 @@ static const struct refusal refusals[] = {
     {"unsubscribe", NOT_YET("Pub/Sub (UNSUBSCRIBE)")},
     {"punsubscribe", NOT_YET("Pub/Sub (PUNSUBSCRIBE)")},
     {"sunsubscribe", NOT_YET("Pub/Sub (SUNSUBSCRIBE)")},
-    {"monitor", NOT_YET("MONITOR")},
     {"replicaof", FORBIDDEN("REPLICAOF", "tandem replicates the fleet itself")},
     {"slaveof", FORBIDDEN("SLAVEOF", "tandem replicates the fleet itself")},
     {"sync", FORBIDDEN("SYNC", "tandem replicates the fleet itself")},
@@ -369,6 +369,7 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
                    td_slice_eq(argv[0].ptr, argv[0].len, "exec")) {
             return 0;    /* the transaction goes to the primary: wait */
         } else {
+            monitor_feed(c, argc, argv);
             b->fn(c, argc, argv, raw, rawlen, is_inline);
         }
         return 1;
@@ -410,9 +411,14 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
         if (cmd->flags & CMD_NO_MULTI) {
             reject(c, "Command not allowed inside a transaction");
         } else {
+            monitor_feed(c, argc, argv);
             multi_queue(c, argc, argv, raw, rawlen, is_inline);
         }
         return 1;
     }
-    return dispatch_forward(c, cmd, argc, argv, raw, rawlen, is_inline);
+    if (!dispatch_forward(c, cmd, argc, argv, raw, rawlen, is_inline)) {
+        return 0;
+    }
+    monitor_feed(c, argc, argv);
+    return 1;
 }

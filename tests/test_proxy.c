@@ -1435,6 +1435,40 @@ START_TEST(test_watch_broken_by_another_client_aborts_exec)
 }
 END_TEST
 
+/* ---- MONITOR, served by tandem ---- */
+
+START_TEST(test_monitor_shows_commands_in_redis_format)
+{
+    int fd = harness_raw_connect(tandem.port);
+    redisContext *c = harness_connect(tandem.port);
+    char out[4096];
+    size_t n;
+    int closed;
+
+    ck_assert_int_eq(harness_send_all(fd, "MONITOR\r\n", 9), 0);
+    n = harness_read_until_close(fd, out, 6, 2000, &closed);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_str_eq(out, "+OK\r\n");
+    EXPECT_STATUS(c, "OK", "SET mon %s", "v\n\"q\"");
+    EXPECT_STATUS(c, "OK", "SELECT 4");
+    EXPECT_BULK(c, NULL, "GET mon");
+    EXPECT_STATUS(c, "OK", "AUTH default secret");
+    n = harness_read_until_close(fd, out, sizeof(out), 500, &closed);
+    ck_assert_msg(strstr(out, "] \"SET\" \"mon\" \"v\\n\\\"q\\\"\"\r\n") != NULL,
+                  "got %s", out);
+    ck_assert_msg(strstr(out, " [0 127.0.0.1:") != NULL, "got %s", out);
+    ck_assert_msg(strstr(out, "\"SELECT\" \"4\"") != NULL, "got %s", out);
+    ck_assert_msg(strstr(out, " [4 127.0.0.1:") != NULL &&
+                      strstr(out, "\"GET\" \"mon\"") != NULL, "got %s", out);
+    /* AUTH is never shown, as in Redis. */
+    ck_assert_msg(strstr(out, "AUTH") == NULL && strstr(out, "secret") == NULL,
+                  "got %s", out);
+    ck_assert(out[0] == '+');
+    close(fd);
+    redisFree(c);
+}
+END_TEST
+
 /* ---- refused commands ---- */
 
 START_TEST(test_refused_commands_answer_clear_errors_and_keep_working)
@@ -1448,7 +1482,6 @@ START_TEST(test_refused_commands_answer_clear_errors_and_keep_working)
         "XREAD COUNT 1 BLOCK 0 STREAMS s $",
         "SUBSCRIBE ch",
         "PSUBSCRIBE ch*",
-        "MONITOR",
         "REPLICAOF no one",
         "SLAVEOF no one",
         "SHUTDOWN",
@@ -1694,6 +1727,7 @@ main(void)
     tcase_add_test(refuse,
                    test_refused_commands_answer_clear_errors_and_keep_working);
     tcase_add_test(refuse, test_watch_broken_by_another_client_aborts_exec);
+    tcase_add_test(refuse, test_monitor_shows_commands_in_redis_format);
     tcase_add_test(refuse, test_xread_without_block_is_forwarded);
     tcase_add_test(refuse,
                    test_multi_exec_runs_queued_commands_and_wait_does_not_hang);

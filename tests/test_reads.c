@@ -1771,6 +1771,78 @@ START_TEST(test_stall_keeps_order)
 }
 END_TEST
 
+/* ---- read-only commands that still change the data ---------------------- */
+
+/*
+ * PFCOUNT is flagged readonly (and may-replicate): it stores the
+ * cardinality it computed in the HyperLogLog's header. Routed to a
+ * replica, it changes that replica's copy of the key only; the replicas
+ * must still hold exactly what the primary holds.
+ */
+START_TEST(test_pfcount_keeps_replicas_equal)
+{
+    struct counters before, after;
+    redisContext *w;
+    redisContext *c;
+    int i;
+
+    fleet_start(NULL);
+    w = harness_connect(F.tandem.port);
+    ck_assert_int_eq(cmd_int(w, "PFADD hll a b c d e"), 1);
+    ck_assert_int_eq(cmd_int(w, "WAIT 2 10000"), 2);
+    redisFree(w);
+    c = harness_connect(F.tandem.port);
+    counters_read(&before);
+    for (i = 0; i < 4; i++) {
+        ck_assert_int_eq(cmd_int(c, "PFCOUNT hll"), 5);
+    }
+    counters_read(&after);
+    printf("pfcount: 4 PFCOUNTs routed to replicas %lld, to the primary "
+           "%lld\n", after.replicas - before.replicas,
+           after.primary - before.primary);
+    fflush(stdout);
+    redisFree(c);
+    compare_all("pfcount");
+}
+END_TEST
+
+/*
+ * FCALL_RO of a function that only the primary has (loaded on it
+ * directly, not through tandem): the replica answers "Function not
+ * found"; like EVALSHA_RO's NOSCRIPT, the primary must answer instead.
+ */
+START_TEST(test_fcall_ro_primary_only)
+{
+    redisContext *p;
+    redisContext *w;
+    redisContext *c;
+    char v[128];
+    int i;
+
+    fleet_start(NULL);
+    w = harness_connect(F.tandem.port);
+    cmd_status(w, "OK", "SET fk fv");
+    ck_assert_int_eq(cmd_int(w, "WAIT 2 10000"), 2);
+    redisFree(w);
+    p = harness_connect(F.primary.port);
+    cmd_str(p, v, sizeof(v), "FUNCTION LOAD %s",
+            "#!lua name=plib\n"
+            "redis.register_function{function_name='pget', "
+            "callback=function(keys, args) return redis.call('GET', "
+            "keys[1]) end, flags={'no-writes'}}");
+    ck_assert_str_eq(v, "plib");
+    redisFree(p);
+    c = harness_connect(F.tandem.port);
+    for (i = 0; i < 4; i++) {
+        cmd_str(c, v, sizeof(v), "FCALL_RO pget 1 fk");
+        ck_assert_msg(strcmp(v, "fv") == 0, "FCALL_RO of a function only "
+                      "the primary has: \"%s\"", v);
+    }
+    redisFree(c);
+    compare_all("fcall_ro primary only");
+}
+END_TEST
+
 /* One case per test, so that CK_RUN_CASE=<name> runs one alone. */
 static void
 add_case(Suite *s, const char *name, const TTest *test)
@@ -1802,6 +1874,8 @@ main(void)
     add_case(s, "ro_scripts", test_ro_scripts);
     add_case(s, "retry_keeps_order", test_retry_keeps_order);
     add_case(s, "stall_keeps_order", test_stall_keeps_order);
+    add_case(s, "pfcount", test_pfcount_keeps_replicas_equal);
+    add_case(s, "fcall_ro_primary_only", test_fcall_ro_primary_only);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
