@@ -695,7 +695,7 @@ cmd_watch(struct client *c, size_t argc, const struct resp_arg *argv,
           const char *raw, size_t rawlen, int is_inline)
 {
     if (c->multi) {
-        multi_flag_error(c);
+        /* As Redis 7: an error, and the transaction still runs. */
         dispatch_error(c, "WATCH inside MULTI is not allowed");
         return;
     }

@@ -27,6 +27,7 @@
 #include "wait.h"
 #include "watch.h"
 #include "monitor.h"
+#include "block.h"
 
 #define CLIENT_READ_CHUNK (16 * 1024)
 #define CLIENT_BIG_ARG (32 * 1024)
@@ -49,6 +50,8 @@ req_alloc(void)
     }
     r->next = NULL;
     r->client = NULL;
+    r->hook = NULL;
+    r->hook_ctx = NULL;
     r->done = 0;
     r->counted = 0;
     return r;
@@ -172,6 +175,7 @@ client_free(struct client *c)
     wait_client_gone(c);
     watch_clear(c);
     monitor_stop(c);
+    block_client_gone(c);
     if (c->flags & CLIENT_HELD) {
         held_clients--;
     }
@@ -321,6 +325,9 @@ req_reply(struct req *r, const char *reply, size_t len)
 {
     struct client *c = r->client;
 
+    if (r->hook != NULL && r->hook(r, reply, len)) {
+        return;
+    }
     if (c == NULL) {
         req_release(r);
         return;
@@ -352,7 +359,9 @@ client_update_io(struct client *c)
     if (c->flags & CLIENT_CLOSING) {
         return;
     }
-    reading = !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_HELD)) &&
+    /* A held or blocked client is still read (up to its query buffer
+     * limit), so that tandem sees it leave. */
+    reading = !(c->flags & CLIENT_CLOSE_AFTER_REPLY) &&
               !pipe_is_connecting(&srv.pipe) && !pipe_congested(&srv.pipe);
     if (reading && !ev_is_active(&c->rio)) {
         ev_io_start(srv.loop, &c->rio);
@@ -525,6 +534,7 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
         ssize_t more;
 
         c->in.len += (size_t)n;
+        srv.stats.net_input_bytes += (uint64_t)n;
         buf_reserve(&c->in, (size_t)tls_pending(c->ssl));
         more = client_read(c, buf_tail(&c->in), buf_room(&c->in));
         if (more < 0) {
@@ -641,6 +651,22 @@ client_replica_read_done(struct client *c)
 }
 
 void
+client_block(struct client *c)
+{
+    if (!(c->flags & CLIENT_HELD)) {
+        c->flags |= CLIENT_HELD;
+        held_clients++;
+    }
+}
+
+void
+client_unblock(struct client *c)
+{
+    /* client_release_held() resumes it before the loop sleeps. */
+    TD_UNUSED(c);
+}
+
+void
 client_release_held(void)
 {
     struct client *c;
@@ -651,7 +677,8 @@ client_release_held(void)
     }
     for (c = srv.clients_head; c != NULL; c = next) {
         next = c->next;
-        if (!(c->flags & CLIENT_HELD) || c->replica_reads > 0) {
+        if (!(c->flags & CLIENT_HELD) || c->replica_reads > 0 ||
+            c->blocked != NULL) {
             continue;
         }
         c->flags &= ~CLIENT_HELD;

@@ -20,11 +20,16 @@
 
 struct client;
 struct watcher;
+struct blocked;
 
 /* One request awaiting or holding its reply. */
 struct req {
     struct req    *next;      /* next request of the same client */
     struct client *client;    /* NULL once the client has gone */
+    /* Sees a backend's reply first (blocking pops); returns 1 when it
+     * took care of it and the request stays as it is. */
+    int           (*hook)(struct req *r, const char *reply, size_t len);
+    void          *hook_ctx;
     struct buf    reply;      /* held reply, while earlier ones are due */
     size_t        counted;    /* of it, bytes counted in client->held */
     int           done;       /* reply complete */
@@ -65,6 +70,7 @@ struct client {
     struct watcher     *watching;      /* WATCHed keys (watch.c) */
     int                watch_dirty;    /* one was written: EXEC fails */
     int                monitor;        /* in MONITOR mode */
+    struct blocked     *blocked;       /* waiting in a blocking pop */
     int                multi;          /* inside MULTI */
     int                multi_dirty;    /* a queued command was refused */
     size_t             multi_count;    /* commands queued */
@@ -114,6 +120,11 @@ void client_update_io(struct client *c);
 /* Restarts reading and parsing clients held back while the primary was
  * connecting or congested. */
 void client_resume_all(void);
+
+/* c waits in a blocking pop: its further commands wait too, as with
+ * Redis. client_unblock() lets them go. */
+void client_block(struct client *c);
+void client_unblock(struct client *c);
 
 /* A read of c on a replica was answered or moved to the primary. */
 void client_replica_read_done(struct client *c);

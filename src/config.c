@@ -730,6 +730,13 @@ config_validate(const struct config *c, char *err, size_t errlen)
             }
         }
     }
+    if (c->tls_port != 0 && c->tls_port == c->port) {
+        snprintf(err, errlen,
+                 "\n*** FATAL CONFIG ERROR (tandem %s) ***\n"
+                 "'tls-port' and 'port' are both %lld", TANDEM_VERSION,
+                 c->port);
+        return TD_ERR;
+    }
     if (c->port == 0 && c->tls_port == 0 && c->unixsocket == NULL) {
         snprintf(err, errlen,
                  "\n*** FATAL CONFIG ERROR (tandem %s) ***\n"

@@ -17,6 +17,7 @@
 #include "replica.h"
 #include "watch.h"
 #include "monitor.h"
+#include "block.h"
 #include "server.h"
 
 /*
@@ -98,8 +99,8 @@ static int touches_meta_db(const struct cmd *cmd, size_t argc,
                            const struct resp_arg *argv);
 
 static const char blocking_refusal[] =
-    "tandem: blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, ...) are "
-    "not supported by this version of tandem yet";
+    "tandem: XREAD and XREADGROUP with BLOCK are not supported by this "
+    "version of tandem yet";
 
 static int
 decide_route(const struct cmd *cmd)
@@ -124,7 +125,10 @@ decide_route(const struct cmd *cmd)
     }
     /* Cursors stay on the primary: a cursor from one server must never
      * be continued on another. */
-    if ((cmd->flags & CMD_READONLY) && strcmp(cmd->name, "scan") != 0 &&
+    /* PFCOUNT may rewrite its key's cached cardinality: the primary runs
+     * it and the stream carries it (may_replicate). */
+    if ((cmd->flags & CMD_READONLY) && !(cmd->flags & CMD_MAY_REPLICATE) &&
+        strcmp(cmd->name, "pfcount") != 0 && strcmp(cmd->name, "scan") != 0 &&
         strcmp(cmd->name, "sscan") != 0 && strcmp(cmd->name, "hscan") != 0 &&
         strcmp(cmd->name, "zscan") != 0) {
         return ROUTE_READ;
@@ -400,6 +404,28 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
     }
     if (!c->authenticated) {
         noauth(c);
+        return 1;
+    }
+    if (cmd->route == ROUTE_UNKNOWN) {
+        cmd->route = decide_route(cmd);
+    }
+    if (cmd->route == ROUTE_BLOCKING && block_supported(cmd)) {
+        /* Inside MULTI a blocking pop does not block (Redis's rule): it
+         * is queued as it is. */
+        if (c->multi) {
+            monitor_feed(c, argc, argv);
+            multi_queue(c, argc, argv, raw, rawlen, is_inline);
+        } else if (!pipe_is_up(&srv.pipe)) {
+            char msg[512];
+
+            pipe_unavailable_error(&srv.pipe, msg, sizeof(msg));
+            reject(c, msg);
+        } else if (c->replica_reads > 0) {
+            return 0;
+        } else {
+            monitor_feed(c, argc, argv);
+            block_command(c, cmd, argc, argv);
+        }
         return 1;
     }
     refusal = refusal_for(cmd, argc, argv);

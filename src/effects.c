@@ -65,6 +65,9 @@ effects_classify(const struct cmd *cmd, size_t argc,
             strcmp(n, "fcall") == 0) {
             return script_verbatim ? EFFECT_SCRIPT_VERBATIM : EFFECT_SCRIPT;
         }
+        if (strcmp(n, "pfcount") == 0) {
+            return EFFECT_AS_SENT;    /* it may update the key's cache */
+        }
         if (strcmp(n, "script|load") == 0 || strcmp(n, "script|flush") == 0) {
             return EFFECT_SCRIPT_LOAD;    /* as sent, and tandem's cache */
         }

@@ -23,6 +23,7 @@
 #include "version.h"
 #include "wait.h"
 #include "watch.h"
+#include "block.h"
 
 static void
 add(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -88,7 +89,7 @@ section_clients(struct buf *b)
     add(b, "# Clients");
     add(b, "connected_clients:%llu", (unsigned long long)srv.nclients);
     add(b, "maxclients:%lld", srv.cfg.maxclients);
-    add(b, "blocked_clients:%zu", wait_count());
+    add(b, "blocked_clients:%zu", wait_count() + block_count());
     add(b, "watching_clients:%zu", watch_clients());
 }
 

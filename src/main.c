@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 #include "version.h"
 
 static void
@@ -86,6 +87,13 @@ main(int argc, char **argv)
         return 1;
     }
     if (check_only) {
+        /* Certificates and keys must load too. */
+        if (tls_configure(&srv.cfg, err, sizeof(err)) != TD_OK) {
+            fprintf(stderr, "tandem: TLS: %s\n", err);
+            config_free(&srv.cfg);
+            return 1;
+        }
+        tls_shutdown();
         printf("tandem: configuration OK\n");
         config_free(&srv.cfg);
         return 0;

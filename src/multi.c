@@ -81,18 +81,19 @@ multi_exec(struct client *c)
         dispatch_error(c, "EXEC without MULTI");
         return;
     }
-    if (c->watch_dirty) {
-        /* A watched key was written: the transaction does not run. */
-        multi_reset(c);
-        watch_clear(c);
-        buf_append(client_reply_buf(c), "*-1\r\n", 5);
-        return;
-    }
     if (c->multi_dirty) {
         multi_reset(c);
         watch_clear(c);
         dispatch_error(c, "-EXECABORT Transaction discarded because of "
                           "previous errors.");
+        return;
+    }
+    if (c->watch_dirty) {
+        /* A watched key was written: the transaction does not run (a
+         * refused queued command wins, as in Redis). */
+        multi_reset(c);
+        watch_clear(c);
+        buf_append(client_reply_buf(c), "*-1\r\n", 5);
         return;
     }
     if (c->multi_count == 0) {

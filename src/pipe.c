@@ -432,7 +432,9 @@ on_reply(struct conn *c, const char *reply, size_t len)
     s = slot_pop(p);
     switch (s.kind) {
     case SLOT_READ:
-        req_reply(s.req, reply, len);
+        if (s.req != NULL) {
+            req_reply(s.req, reply, len);
+        }
         break;
     case SLOT_WRITE:
     case SLOT_EXEC:

@@ -129,11 +129,13 @@ on_reply(struct conn *c, const char *reply, size_t len)
         }
         return;
     }
-    /* A replica that lacks a script or is still loading: the primary
-     * answers instead. */
+    /* A replica that lacks a script or a function, or is still loading:
+     * the primary answers instead. */
     if (len > 9 && (memcmp(reply, "-NOSCRIPT", 9) == 0 ||
                     memcmp(reply, "-LOADING", 8) == 0 ||
-                    memcmp(reply, "-BUSY", 5) == 0)) {
+                    memcmp(reply, "-BUSY", 5) == 0 ||
+                    (len >= 23 &&
+                     memcmp(reply, "-ERR Function not found", 23) == 0))) {
         to_primary(rc, s.req, s.db, buf_head(&rc->sent), s.len);
     } else {
         rc->reads++;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "util.h"
+#include <hiredis/hiredis.h>
 
 void
 resp_parser_init(struct resp_parser *rp, long long max_bulk)
@@ -529,4 +530,18 @@ resp_add_command(struct buf *b, size_t argc, const struct resp_arg *argv)
     for (i = 0; i < argc; i++) {
         resp_add_bulk(b, argv[i].ptr, argv[i].len);
     }
+}
+
+struct redisReply *
+resp_read_reply(const char *p, size_t len)
+{
+    redisReader *reader = redisReaderCreate();
+    void *obj = NULL;
+
+    if (redisReaderFeed(reader, p, len) != REDIS_OK ||
+        redisReaderGetReply(reader, &obj) != REDIS_OK) {
+        obj = NULL;
+    }
+    redisReaderFree(reader);
+    return obj;
 }

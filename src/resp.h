@@ -97,6 +97,11 @@ void resp_scan_init(struct resp_scan *s);
 int resp_scan_reply(struct resp_scan *s, const char *p, size_t n,
                     size_t *len);
 
+/* Parses one complete reply into hiredis's tree (tandem's own control
+ * traffic only); NULL when malformed. Free with freeReplyObject(). */
+struct redisReply;
+struct redisReply *resp_read_reply(const char *p, size_t len);
+
 /* Reply writers. Error texts get Redis's treatment: a leading '-' is kept
  * as the error code's prefix, otherwise "-ERR " is added, and CR/LF become
  * spaces. */

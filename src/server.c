@@ -25,6 +25,7 @@
 #include "replica.h"
 #include "scripts.h"
 #include "tls.h"
+#include "block.h"
 #include "wait.h"
 
 /* Descriptors tandem needs besides clients: listeners, the pipe, logs,
@@ -39,6 +40,7 @@ before_sleep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     /* Clients whose held command may now go are dispatched first, so
      * that everything below sends it in this same iteration. */
     client_release_held();
+    block_retry_touched();
     /* Replica links may ask the pipe for key transfers and SCANs: they
      * go before the pipe's write, which then carries them too. */
     stream_close_chunk(&srv.stream);
@@ -226,6 +228,11 @@ reload(void)
         config_free(&next);
         return;
     }
+    /* What needs a restart keeps its running value for the contexts:
+     * the listeners and links in place still need theirs. */
+    next.tls_port = srv.cfg.tls_port;
+    next.tls_replication = srv.cfg.tls_replication;
+    next.primary.tls = srv.cfg.primary.tls;
     /* New certificates first: if they do not load, nothing changes. */
     if (tls_configure(&next, err, sizeof(err)) != TD_OK) {
         log_warning("Reload failed; the running configuration stays "

@@ -232,6 +232,16 @@ build_client(const struct config *c, char *err, size_t errlen)
         SSL_CTX_free(ctx);
         return NULL;
     }
+    /* The cipher settings apply to backend links too, as in Redis. */
+    if ((c->tls_ciphers != NULL &&
+         SSL_CTX_set_cipher_list(ctx, c->tls_ciphers) != 1) ||
+        (c->tls_ciphersuites != NULL &&
+         SSL_CTX_set_ciphersuites(ctx, c->tls_ciphersuites) != 1)) {
+        snprintf(err, errlen, "tls-ciphers/tls-ciphersuites: no usable "
+                 "cipher for backend links");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     if (c->tls_client_cert_file != NULL || c->tls_cert_file != NULL) {
         /* Backends that require client certificates get tandem's own:
          * tls-client-cert-file, or else tls-cert-file, as Redis does. */
@@ -246,8 +256,11 @@ build_client(const struct config *c, char *err, size_t errlen)
         if (key == NULL ||
             load_identity(ctx, cert, key, pass, err, errlen) != TD_OK) {
             if (key == NULL) {
-                snprintf(err, errlen, "tls-client-cert-file needs "
-                         "tls-client-key-file");
+                snprintf(err, errlen, "%s needs %s",
+                         c->tls_client_cert_file != NULL
+                             ? "tls-client-cert-file" : "tls-cert-file",
+                         c->tls_client_cert_file != NULL
+                             ? "tls-client-key-file" : "tls-key-file");
             }
             SSL_CTX_free(ctx);
             return NULL;

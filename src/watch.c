@@ -10,6 +10,7 @@
 #include "client.h"
 #include "cmdtable.h"
 #include "server.h"
+#include "block.h"
 
 struct watcher {
     struct watcher *next_in_key;    /* same key, other clients */
@@ -118,6 +119,10 @@ touch_key(long long db, const char *key, size_t len)
     uint64_t h = hash_of(db, key, len);
     struct watcher *w;
 
+    block_touch_key(db, key, len);
+    if (table == NULL) {
+        return;
+    }
     for (w = table[h % table_size]; w != NULL; w = w->next_in_key) {
         if (w->hash == h && w->db == db && w->len == len &&
             memcmp(w->key, key, len) == 0) {
@@ -132,6 +137,7 @@ touch_db(long long db)
 {
     size_t i;
 
+    block_touch_db(db);
     for (i = 0; i < table_size; i++) {
         struct watcher *w;
 
@@ -151,7 +157,12 @@ watch_touch(long long db, const struct cmd *cmd, size_t argc,
     long n;
     long i;
 
-    if (nwatching == 0 || cmd == NULL || !(cmd->flags & CMD_WRITE)) {
+    if ((nwatching == 0 && block_count() == 0) || cmd == NULL) {
+        return;
+    }
+    /* Scripts write without the write flag: their declared keys count. */
+    if (!(cmd->flags & CMD_WRITE) && strcmp(cmd->name, "eval") != 0 &&
+        strcmp(cmd->name, "evalsha") != 0 && strcmp(cmd->name, "fcall") != 0) {
         return;
     }
     if (strcmp(cmd->name, "flushall") == 0) {
@@ -191,7 +202,7 @@ watch_touch_queued(long long db, const char *queued, size_t len)
     struct resp_parser parser;
     size_t off = 0;
 
-    if (nwatching == 0) {
+    if (nwatching == 0 && block_count() == 0) {
         return;
     }
     resp_parser_init(&parser, 1LL << 40);

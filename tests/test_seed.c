@@ -71,6 +71,7 @@ static struct {
     char        spec[MAX_REPLICAS][64];    /* "127.0.0.1:port" */
     char        old_dir[MAX_OLD_DIRS][256]; /* dirs of killed replicas */
     int         nold;
+    long long   t0;                         /* when the test started */
 } F;
 
 /* ---- fleet -------------------------------------------------------- */
@@ -102,6 +103,8 @@ teardown(void)
     for (i = 0; i < F.nold; i++) {
         replcheck_remove_dir(F.old_dir[i]);
     }
+    printf("  (test took %.1f s)\n",
+           (double)(replcheck_now_ms() - F.t0) / 1000.0);
 }
 
 /* A primary and n empty replicas (tandem is started later, once the
@@ -112,6 +115,7 @@ fleet_start(int n)
     int i;
 
     memset(&F, 0, sizeof(F));
+    F.t0 = replcheck_now_ms();
     ck_assert_int_eq(harness_start_redis(&F.primary, NULL), 0);
     F.nreplicas = n;
     for (i = 0; i < n; i++) {

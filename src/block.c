@@ -1,0 +1,537 @@
+/*
+ * block.c -- blocking pops; see block.h.
+ *
+ * The reply of each try comes back through the request's hook: an empty
+ * one keeps the client waiting (its request stays pending, so its place
+ * in its reply order is kept), anything else is converted to the
+ * blocking command's reply shape and delivered. A try still on the pipe
+ * when its client disconnects may pop for nobody: what it popped is put
+ * back.
+ */
+#include "block.h"
+
+#include <hiredis/hiredis.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "cmdtable.h"
+#include "dispatch.h"
+#include "keyset.h"
+#include "log.h"
+#include "pipe.h"
+#include "server.h"
+#include "watch.h"
+
+enum block_kind {
+    BK_LIST,      /* BLPOP, BRPOP: LMPOP ... COUNT 1, reply [key, elem] */
+    BK_LMPOP,     /* BLMPOP: LMPOP, same reply */
+    BK_ZPOP,      /* BZPOPMIN/MAX: ZMPOP, reply [key, member, score] */
+    BK_ZMPOP,     /* BZMPOP: ZMPOP, same reply */
+    BK_MOVE       /* BRPOPLPUSH, BLMOVE: RPOPLPUSH/LMOVE, reply elem */
+};
+
+struct blocked {
+    struct blocked  *next;
+    struct blocked  *prev;
+    struct client   *client;      /* NULL once gone */
+    struct req      *req;
+    enum block_kind kind;
+    long long       db;
+    struct buf      retry;        /* the non-blocking form, RESP */
+    size_t          nkeys;
+    char            **keys;
+    size_t          *klens;
+    ev_timer        timer;
+    int             timed_out;
+    int             in_flight;
+    int             right;        /* popped from the right (LMPOP) */
+};
+
+static struct blocked *head = NULL;   /* oldest first */
+static struct blocked *tail = NULL;
+static size_t nblocked = 0;
+static struct keyset keys_blocked;    /* every key someone waits on */
+static struct keyset touched;         /* touched since the last retry */
+static int touched_all = 0;           /* a db-wide write happened */
+static long long touched_db = -2;     /* which db (-1: all) */
+
+static const char *const supported[] = {
+    "blpop", "brpop", "blmpop", "bzpopmin", "bzpopmax", "bzmpop",
+    "brpoplpush", "blmove",
+};
+
+int
+block_supported(const struct cmd *cmd)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(supported) / sizeof(supported[0]); i++) {
+        if (strcmp(cmd->name, supported[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+size_t
+block_count(void)
+{
+    return nblocked;
+}
+
+static void
+unlink_entry(struct blocked *b)
+{
+    if (b->prev != NULL) {
+        b->prev->next = b->next;
+    } else {
+        head = b->next;
+    }
+    if (b->next != NULL) {
+        b->next->prev = b->prev;
+    } else {
+        tail = b->prev;
+    }
+    nblocked--;
+    if (nblocked == 0) {
+        keyset_clear(&keys_blocked);
+    }
+}
+
+static void
+free_entry(struct blocked *b)
+{
+    size_t i;
+
+    ev_timer_stop(srv.loop, &b->timer);
+    for (i = 0; i < b->nkeys; i++) {
+        free(b->keys[i]);
+    }
+    free(b->keys);
+    free(b->klens);
+    buf_free(&b->retry);
+    free(b);
+}
+
+/* The client stops waiting: its input is processed again. */
+static void
+finish(struct blocked *b)
+{
+    unlink_entry(b);
+    if (b->client != NULL) {
+        b->client->blocked = NULL;
+        client_unblock(b->client);
+    }
+    free_entry(b);
+}
+
+static void
+send_try(struct blocked *b)
+{
+    struct resp_parser parser;
+    struct cmd *cmd = NULL;
+    size_t consumed;
+
+    resp_parser_init(&parser, 1LL << 40);
+    if (resp_parse_request(&parser, buf_head(&b->retry), b->retry.len,
+                           &consumed) == RESP_COMMAND) {
+        cmdtable_lookup(&srv.pipe.table, parser.argc, parser.argv, &cmd);
+        watch_touch(b->db, cmd, parser.argc, parser.argv);
+        b->in_flight = 1;
+        pipe_send_request(&srv.pipe, b->req, b->db, cmd, parser.argc,
+                          parser.argv, buf_head(&b->retry), b->retry.len);
+    }
+    resp_parser_free(&parser);
+}
+
+/* Sends a write to undo a pop made for a client that left. */
+static void
+put_back(long long db, size_t argc, const struct resp_arg *argv)
+{
+    struct buf raw;
+    struct cmd *cmd = NULL;
+
+    if (!pipe_is_up(&srv.pipe) ||
+        cmdtable_lookup(&srv.pipe.table, argc, argv, &cmd) != CMD_FOUND) {
+        return;
+    }
+    buf_init(&raw);
+    resp_add_command(&raw, argc, argv);
+    pipe_send_request(&srv.pipe, NULL, db, cmd, argc, argv, buf_head(&raw),
+                      raw.len);
+    buf_free(&raw);
+}
+
+static void
+restore_popped(struct blocked *b, const redisReply *r)
+{
+    size_t i;
+
+    if (b->kind == BK_MOVE) {
+        /* RPOPLPUSH/LMOVE src dst: move it back from dst to src. */
+        struct resp_parser parser;
+        size_t consumed;
+
+        resp_parser_init(&parser, 1LL << 40);
+        if (resp_parse_request(&parser, buf_head(&b->retry), b->retry.len,
+                               &consumed) == RESP_COMMAND) {
+            int rpoplpush = parser.argc == 3;
+            struct resp_arg back[5] = {
+                {"LMOVE", 5}, parser.argv[2], parser.argv[1],
+                rpoplpush ? (struct resp_arg){"LEFT", 4} : parser.argv[4],
+                rpoplpush ? (struct resp_arg){"RIGHT", 5} : parser.argv[3]};
+
+            put_back(b->db, 5, back);
+        }
+        resp_parser_free(&parser);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        return;
+    }
+    {
+        const redisReply *key = r->element[0];
+        const redisReply *items = r->element[1];
+        int zset = b->kind == BK_ZPOP || b->kind == BK_ZMPOP;
+        size_t n = items->elements;
+        struct resp_arg *argv = td_calloc(2 + n * 2, sizeof(*argv));
+        size_t argc = 0;
+
+        argv[argc].ptr = zset ? "ZADD" : (b->right ? "RPUSH" : "LPUSH");
+        argv[argc].len = strlen(argv[argc].ptr);
+        argc++;
+        argv[argc].ptr = key->str;
+        argv[argc++].len = key->len;
+        for (i = n; i-- > 0;) {
+            const redisReply *e = items->element[i];
+
+            if (zset && e->type == REDIS_REPLY_ARRAY && e->elements == 2) {
+                argv[argc].ptr = e->element[1]->str;
+                argv[argc++].len = e->element[1]->len;
+                argv[argc].ptr = e->element[0]->str;
+                argv[argc++].len = e->element[0]->len;
+            } else if (!zset) {
+                argv[argc].ptr = e->str;
+                argv[argc++].len = e->len;
+            }
+        }
+        if (argc > 2) {
+            put_back(b->db, argc, argv);
+        }
+        free(argv);
+    }
+}
+
+static int
+is_empty(const char *reply, size_t len)
+{
+    return (len >= 4 && (memcmp(reply, "*-1", 3) == 0 ||
+                         memcmp(reply, "$-1", 3) == 0)) ||
+           (len >= 3 && memcmp(reply, "*0\r", 3) == 0);
+}
+
+static void
+deliver_timeout(struct blocked *b)
+{
+    struct req *r = b->req;
+
+    r->hook = NULL;
+    if (b->kind == BK_MOVE) {
+        req_reply(r, "$-1\r\n", 5);
+    } else {
+        req_reply(r, "*-1\r\n", 5);
+    }
+}
+
+/* Converts the non-blocking form's reply to the blocking command's. */
+static void
+deliver(struct blocked *b, const char *reply, size_t len)
+{
+    struct req *r = b->req;
+    redisReply *rr;
+    struct buf out;
+
+    r->hook = NULL;
+    if (b->kind != BK_LIST && b->kind != BK_ZPOP) {
+        req_reply(r, reply, len);    /* same shape */
+        return;
+    }
+    rr = resp_read_reply(reply, len);
+    buf_init(&out);
+    if (rr != NULL && rr->type == REDIS_REPLY_ARRAY && rr->elements == 2 &&
+        rr->element[1]->type == REDIS_REPLY_ARRAY &&
+        rr->element[1]->elements >= 1) {
+        const redisReply *key = rr->element[0];
+        const redisReply *first = rr->element[1]->element[0];
+
+        if (b->kind == BK_LIST) {
+            resp_add_array(&out, 2);
+            resp_add_bulk(&out, key->str, key->len);
+            resp_add_bulk(&out, first->str, first->len);
+        } else if (first->type == REDIS_REPLY_ARRAY && first->elements == 2) {
+            resp_add_array(&out, 3);
+            resp_add_bulk(&out, key->str, key->len);
+            resp_add_bulk(&out, first->element[0]->str,
+                          first->element[0]->len);
+            resp_add_bulk(&out, first->element[1]->str,
+                          first->element[1]->len);
+        }
+    }
+    if (out.len > 0) {
+        req_reply(r, buf_head(&out), out.len);
+    } else {
+        req_reply(r, reply, len);
+    }
+    buf_free(&out);
+    if (rr != NULL) {
+        freeReplyObject(rr);
+    }
+}
+
+/* Each try's reply. Returns 1 to keep the request pending. */
+static int
+on_try(struct req *r, const char *reply, size_t len)
+{
+    struct blocked *b = r->hook_ctx;
+
+    b->in_flight = 0;
+    if (b->client == NULL) {
+        /* Gone meanwhile: what was popped goes back. */
+        if (!is_empty(reply, len) && reply[0] != '-') {
+            redisReply *rr = resp_read_reply(reply, len);
+
+            if (rr != NULL) {
+                restore_popped(b, rr);
+                freeReplyObject(rr);
+            } else if (b->kind == BK_MOVE) {
+                restore_popped(b, NULL);
+            }
+        }
+        r->hook = NULL;
+        unlink_entry(b);
+        free_entry(b);
+        return 0;    /* the orphaned request is released */
+    }
+    if (reply[0] == '-') {
+        r->hook = NULL;
+        req_reply(r, reply, len);
+        finish(b);
+        return 1;
+    }
+    if (is_empty(reply, len)) {
+        if (b->timed_out) {
+            deliver_timeout(b);
+            finish(b);
+        }
+        return 1;    /* keeps waiting */
+    }
+    deliver(b, reply, len);
+    finish(b);
+    return 1;
+}
+
+static void
+timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct blocked *b = t->data;
+
+    b->timed_out = 1;
+    if (!b->in_flight) {
+        deliver_timeout(b);
+        finish(b);
+    }
+}
+
+/* Redis's timeout: seconds as a decimal, 0 forever. */
+static int
+parse_timeout(struct client *c, const struct resp_arg *a, double *secs)
+{
+    char tmp[64];
+    char *end;
+
+    if (a->len == 0 || a->len >= sizeof(tmp)) {
+        dispatch_error(c, "timeout is not a float or out of range");
+        return 0;
+    }
+    memcpy(tmp, a->ptr, a->len);
+    tmp[a->len] = '\0';
+    *secs = strtod(tmp, &end);
+    if (*end != '\0' || isnan(*secs) || isinf(*secs)) {
+        dispatch_error(c, "timeout is not a float or out of range");
+        return 0;
+    }
+    if (*secs < 0) {
+        dispatch_error(c, "timeout is negative");
+        return 0;
+    }
+    return 1;
+}
+
+void
+block_command(struct client *c, const struct cmd *cmd, size_t argc,
+              const struct resp_arg *argv)
+{
+    struct blocked *b;
+    struct resp_arg *form = td_calloc(argc + 4, sizeof(*form));
+    size_t nform = 0;
+    const struct resp_arg *t;
+    double secs;
+    int pos[64];
+    long nk;
+    long i;
+    char count[24];
+    enum block_kind kind;
+    int right = 0;
+    const char *n = cmd->name;
+
+    if (strcmp(n, "blpop") == 0 || strcmp(n, "brpop") == 0 ||
+        strcmp(n, "bzpopmin") == 0 || strcmp(n, "bzpopmax") == 0) {
+        int zset = n[1] == 'z';
+
+        t = &argv[argc - 1];
+        kind = zset ? BK_ZPOP : BK_LIST;
+        form[nform].ptr = zset ? "ZMPOP" : "LMPOP";
+        form[nform++].len = 5;
+        form[nform].ptr = count;
+        form[nform++].len = (size_t)snprintf(count, sizeof(count), "%zu",
+                                             argc - 2);
+        for (i = 1; i < (long)argc - 1; i++) {
+            form[nform++] = argv[i];
+        }
+        right = strcmp(n, "brpop") == 0;
+        form[nform].ptr = zset ? (strcmp(n, "bzpopmin") == 0 ? "MIN" : "MAX")
+                               : (right ? "RIGHT" : "LEFT");
+        form[nform].len = strlen(form[nform].ptr);
+        nform++;
+    } else if (strcmp(n, "blmpop") == 0 || strcmp(n, "bzmpop") == 0) {
+        t = &argv[1];
+        kind = n[1] == 'z' ? BK_ZMPOP : BK_LMPOP;
+        form[nform].ptr = kind == BK_ZMPOP ? "ZMPOP" : "LMPOP";
+        form[nform++].len = 5;
+        for (i = 2; i < (long)argc; i++) {
+            if (td_slice_eq(argv[i].ptr, argv[i].len, "right")) {
+                right = 1;
+            }
+            form[nform++] = argv[i];
+        }
+    } else {
+        /* BRPOPLPUSH src dst t -> RPOPLPUSH; BLMOVE ... t -> LMOVE. */
+        t = &argv[argc - 1];
+        kind = BK_MOVE;
+        form[nform].ptr = argc == 4 ? "RPOPLPUSH" : "LMOVE";
+        form[nform].len = strlen(form[nform].ptr);
+        nform++;
+        for (i = 1; i < (long)argc - 1; i++) {
+            form[nform++] = argv[i];
+        }
+    }
+    if (!parse_timeout(c, t, &secs)) {
+        free(form);
+        return;
+    }
+    nk = cmd_keys(cmd, argc, argv, pos, 64);
+    if (nk < 0 || nk > 64) {
+        nk = 0;
+    }
+    b = td_calloc(1, sizeof(*b));
+    b->client = c;
+    b->kind = kind;
+    b->right = right;
+    b->db = c->db;
+    buf_init(&b->retry);
+    resp_add_command(&b->retry, nform, form);
+    free(form);
+    b->nkeys = (size_t)nk;
+    b->keys = td_calloc((size_t)nk + 1, sizeof(*b->keys));
+    b->klens = td_calloc((size_t)nk + 1, sizeof(*b->klens));
+    for (i = 0; i < nk; i++) {
+        b->keys[i] = td_strndup(argv[pos[i]].ptr, argv[pos[i]].len);
+        b->klens[i] = argv[pos[i]].len;
+        keyset_add(&keys_blocked, b->db, b->keys[i], b->klens[i]);
+    }
+    b->req = client_req_push(c);
+    b->req->hook = on_try;
+    b->req->hook_ctx = b;
+    ev_timer_init(&b->timer, timeout_cb, secs, 0.0);
+    b->timer.data = b;
+    if (secs > 0) {
+        ev_timer_start(srv.loop, &b->timer);
+    }
+    b->prev = tail;
+    if (tail != NULL) {
+        tail->next = b;
+    } else {
+        head = b;
+    }
+    tail = b;
+    nblocked++;
+    c->blocked = b;
+    client_block(c);
+    send_try(b);
+}
+
+void
+block_touch_key(long long db, const char *key, size_t len)
+{
+    if (nblocked > 0 && keyset_has(&keys_blocked, db, key, len)) {
+        keyset_add(&touched, db, key, len);
+    }
+}
+
+void
+block_touch_db(long long db)
+{
+    if (nblocked > 0) {
+        touched_all = 1;
+        touched_db = touched_db == -2 || touched_db == db ? db : -1;
+    }
+}
+
+void
+block_retry_touched(void)
+{
+    struct blocked *b;
+
+    if (nblocked == 0 || (touched.count == 0 && !touched_all)) {
+        return;
+    }
+    for (b = head; b != NULL; b = b->next) {
+        size_t i;
+        int go = touched_all && (touched_db < 0 || touched_db == b->db);
+
+        if (b->in_flight || b->timed_out || b->client == NULL) {
+            continue;
+        }
+        for (i = 0; i < b->nkeys && !go; i++) {
+            go = keyset_has(&touched, b->db, b->keys[i], b->klens[i]);
+        }
+        if (go && pipe_is_up(&srv.pipe)) {
+            send_try(b);
+        }
+    }
+    keyset_clear(&touched);
+    touched_all = 0;
+    touched_db = -2;
+}
+
+void
+block_client_gone(struct client *c)
+{
+    struct blocked *b = c->blocked;
+
+    if (b == NULL) {
+        return;
+    }
+    c->blocked = NULL;
+    b->client = NULL;
+    if (b->in_flight) {
+        return;    /* its reply puts back what it popped, then frees */
+    }
+    b->req->hook = NULL;
+    b->req->done = 1;    /* released with the client's requests */
+    unlink_entry(b);
+    free_entry(b);
+}
