@@ -22,6 +22,7 @@
 #include "wait.h"
 #include "watch.h"
 #include "monitor.h"
+#include "pubsub.h"
 
 static void cmd_ping(struct client *, size_t, const struct resp_arg *,
                      const char *, size_t, int);
@@ -57,14 +58,23 @@ static void cmd_watch(struct client *, size_t, const struct resp_arg *,
                       const char *, size_t, int);
 static void cmd_monitor(struct client *, size_t, const struct resp_arg *,
                         const char *, size_t, int);
+static void cmd_subscribe(struct client *, size_t, const struct resp_arg *,
+                          const char *, size_t, int);
+static void cmd_unsubscribe(struct client *, size_t,
+                            const struct resp_arg *, const char *, size_t,
+                            int);
+static void cmd_pubsub(struct client *, size_t, const struct resp_arg *,
+                       const char *, size_t, int);
 static void cmd_unwatch(struct client *, size_t, const struct resp_arg *,
                         const char *, size_t, int);
 
 static const struct builtin builtins[] = {
-    {"ping", -1, BUILTIN_QUEUED, cmd_ping},
+    {"ping", -1, BUILTIN_QUEUED | BUILTIN_SUBSCRIBED, cmd_ping},
     {"echo", 2, BUILTIN_QUEUED, cmd_echo},
-    {"quit", -1, BUILTIN_NO_AUTH | BUILTIN_IN_MULTI, cmd_quit},
-    {"reset", 1, BUILTIN_NO_AUTH | BUILTIN_IN_MULTI, cmd_reset},
+    {"quit", -1, BUILTIN_NO_AUTH | BUILTIN_IN_MULTI | BUILTIN_SUBSCRIBED,
+     cmd_quit},
+    {"reset", 1, BUILTIN_NO_AUTH | BUILTIN_IN_MULTI | BUILTIN_SUBSCRIBED,
+     cmd_reset},
     {"multi", 1, BUILTIN_IN_MULTI, cmd_multi},
     {"exec", 1, BUILTIN_IN_MULTI, cmd_exec},
     {"discard", 1, BUILTIN_IN_MULTI, cmd_discard},
@@ -72,6 +82,13 @@ static const struct builtin builtins[] = {
     {"tandem", -2, 0, cmd_tandem},
     {"watch", -2, BUILTIN_IN_MULTI, cmd_watch},
     {"monitor", 1, 0, cmd_monitor},
+    {"subscribe", -2, BUILTIN_SUBSCRIBED, cmd_subscribe},
+    {"psubscribe", -2, BUILTIN_SUBSCRIBED, cmd_subscribe},
+    {"ssubscribe", -2, BUILTIN_SUBSCRIBED, cmd_subscribe},
+    {"unsubscribe", -1, BUILTIN_SUBSCRIBED, cmd_unsubscribe},
+    {"punsubscribe", -1, BUILTIN_SUBSCRIBED, cmd_unsubscribe},
+    {"sunsubscribe", -1, BUILTIN_SUBSCRIBED, cmd_unsubscribe},
+    {"pubsub", -2, 0, cmd_pubsub},
     {"unwatch", 1, BUILTIN_QUEUED, cmd_unwatch},
     {"hello", -1, BUILTIN_NO_AUTH, cmd_hello},
     {"auth", -2, BUILTIN_NO_AUTH, cmd_auth},
@@ -86,9 +103,10 @@ builtin_find(const char *name, size_t len)
 {
     size_t i;
 
-    /* Every builtin name is 4 to 7 letters: most commands stop here. */
+    /* Every builtin name is 4 to 12 letters, and none has 3: GET, SET
+     * and DEL stop here. */
     TD_ASSERT(len > 0);
-    if (len < 4 || len > 7) {
+    if (len < 4 || len > 12) {
         return NULL;
     }
     for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
@@ -105,6 +123,14 @@ cmd_ping(struct client *c, size_t argc, const struct resp_arg *argv,
 {
     if (argc > 2) {
         dispatch_error(c, "wrong number of arguments for 'ping' command");
+    } else if (c->nsubs > 0) {
+        /* In subscribed mode RESP2 PING answers ["pong", msg]. */
+        struct buf *b = client_reply_buf(c);
+
+        resp_add_array(b, 2);
+        resp_add_bulk(b, "pong", 4);
+        resp_add_bulk(b, argc == 2 ? argv[1].ptr : "",
+                      argc == 2 ? argv[1].len : 0);
     } else if (argc == 2) {
         resp_add_bulk(client_reply_buf(c), argv[1].ptr, argv[1].len);
     } else {
@@ -138,6 +164,7 @@ cmd_reset(struct client *c, size_t argc, const struct resp_arg *argv,
     multi_reset(c);
     watch_clear(c);
     monitor_stop(c);
+    pubsub_client_gone(c);
     resp_add_simple(client_reply_buf(c), "RESET");
 }
 
@@ -717,4 +744,45 @@ cmd_monitor(struct client *c, size_t argc, const struct resp_arg *argv,
 {
     resp_add_simple(client_reply_buf(c), "OK");
     monitor_start(c);
+}
+
+/* Which kind of subscription a (un)subscribe command is about. */
+static enum pubsub_kind
+pubsub_kind_of(const struct resp_arg *name)
+{
+    if (td_slice_eq(name->ptr, name->len, "psubscribe") ||
+        td_slice_eq(name->ptr, name->len, "punsubscribe")) {
+        return PS_PATTERN;
+    }
+    if (td_slice_eq(name->ptr, name->len, "ssubscribe") ||
+        td_slice_eq(name->ptr, name->len, "sunsubscribe")) {
+        return PS_SHARD;
+    }
+    return PS_CHANNEL;
+}
+
+static void
+cmd_subscribe(struct client *c, size_t argc, const struct resp_arg *argv,
+              const char *raw, size_t rawlen, int is_inline)
+{
+    if (c->multi) {
+        multi_flag_error(c);
+        dispatch_error(c, "Command not allowed inside a transaction");
+        return;
+    }
+    pubsub_subscribe(c, pubsub_kind_of(&argv[0]), argc, argv);
+}
+
+static void
+cmd_unsubscribe(struct client *c, size_t argc, const struct resp_arg *argv,
+                const char *raw, size_t rawlen, int is_inline)
+{
+    pubsub_unsubscribe(c, pubsub_kind_of(&argv[0]), argc, argv);
+}
+
+static void
+cmd_pubsub(struct client *c, size_t argc, const struct resp_arg *argv,
+           const char *raw, size_t rawlen, int is_inline)
+{
+    pubsub_command(c, argc, argv);
 }

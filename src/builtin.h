@@ -16,6 +16,7 @@ struct client;
 #define BUILTIN_IN_MULTI (1 << 1)  /* acts at once inside a transaction */
 #define BUILTIN_QUEUED (1 << 2)    /* queued inside a transaction, and then
                                     * answered by the primary */
+#define BUILTIN_SUBSCRIBED (1 << 3) /* allowed in subscribed mode */
 
 struct builtin {
     const char *name;

@@ -28,6 +28,7 @@
 #include "watch.h"
 #include "monitor.h"
 #include "block.h"
+#include "pubsub.h"
 
 #define CLIENT_READ_CHUNK (16 * 1024)
 #define CLIENT_BIG_ARG (32 * 1024)
@@ -176,6 +177,7 @@ client_free(struct client *c)
     watch_clear(c);
     monitor_stop(c);
     block_client_gone(c);
+    pubsub_client_gone(c);
     if (c->flags & CLIENT_HELD) {
         held_clients--;
     }

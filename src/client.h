@@ -21,6 +21,7 @@
 struct client;
 struct watcher;
 struct blocked;
+struct sub;
 
 /* One request awaiting or holding its reply. */
 struct req {
@@ -71,6 +72,8 @@ struct client {
     int                watch_dirty;    /* one was written: EXEC fails */
     int                monitor;        /* in MONITOR mode */
     struct blocked     *blocked;       /* waiting in a blocking pop */
+    struct sub         **subs;         /* Pub/Sub subscriptions */
+    size_t             nsubs;
     int                multi;          /* inside MULTI */
     int                multi_dirty;    /* a queued command was refused */
     size_t             multi_count;    /* commands queued */

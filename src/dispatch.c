@@ -37,12 +37,6 @@ struct refusal {
 
 static const struct refusal refusals[] = {
     {"waitaof", NOT_YET("WAITAOF")},
-    {"subscribe", NOT_YET("Pub/Sub (SUBSCRIBE)")},
-    {"psubscribe", NOT_YET("Pub/Sub (PSUBSCRIBE)")},
-    {"ssubscribe", NOT_YET("Pub/Sub (SSUBSCRIBE)")},
-    {"unsubscribe", NOT_YET("Pub/Sub (UNSUBSCRIBE)")},
-    {"punsubscribe", NOT_YET("Pub/Sub (PUNSUBSCRIBE)")},
-    {"sunsubscribe", NOT_YET("Pub/Sub (SUNSUBSCRIBE)")},
     {"replicaof", FORBIDDEN("REPLICAOF", "tandem replicates the fleet itself")},
     {"slaveof", FORBIDDEN("SLAVEOF", "tandem replicates the fleet itself")},
     {"sync", FORBIDDEN("SYNC", "tandem replicates the fleet itself")},
@@ -358,6 +352,17 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
     enum cmd_lookup found;
 
     set_lastcmd(c, argv[0].ptr, argv[0].len);
+    /* RESP2's subscribed mode: Redis's rule and words. */
+    if (c->nsubs > 0 &&
+        !(b != NULL && (b->flags & BUILTIN_SUBSCRIBED))) {
+        char msg[256];
+
+        snprintf(msg, sizeof(msg), "Can't execute '%s': only (P|S)SUBSCRIBE "
+                 "/ (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in "
+                 "this context", c->lastcmd);
+        dispatch_error(c, msg);
+        return 1;
+    }
     if (b != NULL) {
         if (!arity_ok(b->arity, argc)) {
             wrong_arity(c, b->name);

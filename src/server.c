@@ -26,6 +26,7 @@
 #include "scripts.h"
 #include "tls.h"
 #include "block.h"
+#include "pubsub.h"
 #include "wait.h"
 
 /* Descriptors tandem needs besides clients: listeners, the pipe, logs,
@@ -331,6 +332,7 @@ server_start(char *err, size_t errlen)
     stream_init(&srv.stream, (size_t)srv.cfg.backlog_size);
     effects_set_script_lookup(scripts_find);
     pipe_start(&srv.pipe);
+    pubsub_start();
     replica_start_all();
     return TD_OK;
 }
@@ -344,6 +346,7 @@ server_stop(void)
     listener_close_all();
     /* Give clients what is already due, then close them. */
     pipe_stop(&srv.pipe);
+    pubsub_stop();
     replica_stop_all();
     client_flush_all();
     for (c = srv.clients_head; c != NULL; c = c->next) {

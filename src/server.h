@@ -40,6 +40,7 @@ struct server {
 
     struct pipe     pipe;             /* the one connection to the primary */
     struct stream   stream;           /* applied writes, for the replicas */
+    struct buf      pubsub_out;       /* to the subscriber connection */
     struct stats    stats;
 
     ev_prepare      before_sleep;     /* batching: flush, write, reap */

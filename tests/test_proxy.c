@@ -1554,6 +1554,93 @@ START_TEST(test_blocking_pops_wait_in_tandem_and_are_served_in_order)
 }
 END_TEST
 
+/* ---- Pub/Sub through one subscriber connection ---- */
+
+START_TEST(test_pubsub_fans_out_from_one_backend_subscription)
+{
+    redisContext *s1 = harness_connect(tandem.port);
+    redisContext *s2 = harness_connect(tandem.port);
+    redisContext *pat = harness_connect(tandem.port);
+    redisContext *pub = harness_connect(tandem.port);
+    redisContext *direct = harness_connect(redis.port);
+    redisReply *r;
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        redisContext *s = i == 0 ? s1 : s2;
+
+        r = harness_cmd(s, "SUBSCRIBE news");
+        ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+        ck_assert_str_eq(r->element[0]->str, "subscribe");
+        ck_assert_str_eq(r->element[1]->str, "news");
+        ck_assert_int_eq(r->element[2]->integer, 1);
+        freeReplyObject(r);
+    }
+    r = harness_cmd(pat, "PSUBSCRIBE ne*");
+    ck_assert_str_eq(r->element[0]->str, "psubscribe");
+    freeReplyObject(r);
+    usleep(100000);
+    /* The primary sees one channel subscription and one pattern, not
+     * three subscribers. */
+    r = harness_cmd(direct, "PUBSUB NUMSUB news");
+    ck_assert_int_eq(r->element[1]->integer, 1);
+    freeReplyObject(r);
+    r = harness_cmd(pub, "PUBSUB NUMSUB news");
+    ck_assert_int_eq(r->element[1]->integer, 2);
+    freeReplyObject(r);
+    /* Published through tandem and directly on the primary: both
+     * reach every subscriber. */
+    freeReplyObject(harness_cmd(pub, "PUBLISH news one"));
+    freeReplyObject(harness_cmd(direct, "PUBLISH news two"));
+    for (i = 0; i < 2; i++) {
+        redisContext *s = i == 0 ? s1 : s2;
+        int m;
+
+        for (m = 0; m < 2; m++) {
+            ck_assert_int_eq(redisGetReply(s, (void **)&r), REDIS_OK);
+            ck_assert_str_eq(r->element[0]->str, "message");
+            ck_assert_str_eq(r->element[1]->str, "news");
+            ck_assert_str_eq(r->element[2]->str, m == 0 ? "one" : "two");
+            freeReplyObject(r);
+        }
+    }
+    ck_assert_int_eq(redisGetReply(pat, (void **)&r), REDIS_OK);
+    ck_assert_str_eq(r->element[0]->str, "pmessage");
+    ck_assert_str_eq(r->element[1]->str, "ne*");
+    ck_assert_str_eq(r->element[3]->str, "one");
+    freeReplyObject(r);
+    /* Subscribed mode: Redis's rule; PING answers [pong, ""]. */
+    r = harness_cmd(s1, "GET x");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert(strstr(r->str, "only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
+                             "PING / QUIT / RESET are allowed") != NULL);
+    freeReplyObject(r);
+    r = harness_cmd(s1, "PING");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_str_eq(r->element[0]->str, "pong");
+    freeReplyObject(r);
+    /* UNSUBSCRIBE of all: back to normal. The last one leaving ends the
+     * primary's subscription. */
+    r = harness_cmd(s1, "UNSUBSCRIBE");
+    ck_assert_str_eq(r->element[0]->str, "unsubscribe");
+    ck_assert_int_eq(r->element[2]->integer, 0);
+    freeReplyObject(r);
+    EXPECT_BULK(s1, NULL, "GET x");
+    redisFree(s2);
+    redisFree(pat);
+    usleep(200000);
+    r = harness_cmd(direct, "PUBSUB NUMSUB news");
+    ck_assert_int_eq(r->element[1]->integer, 0);
+    freeReplyObject(r);
+    r = harness_cmd(direct, "PUBSUB NUMPAT");
+    ck_assert_int_eq(r->integer, 0);
+    freeReplyObject(r);
+    redisFree(s1);
+    redisFree(pub);
+    redisFree(direct);
+}
+END_TEST
+
 /* ---- refused commands ---- */
 
 START_TEST(test_refused_commands_answer_clear_errors_and_keep_working)
@@ -1561,8 +1648,6 @@ START_TEST(test_refused_commands_answer_clear_errors_and_keep_working)
     static const char *const refused[] = {
         "XREAD BLOCK 0 STREAMS s $",
         "XREAD COUNT 1 BLOCK 0 STREAMS s $",
-        "SUBSCRIBE ch",
-        "PSUBSCRIBE ch*",
         "REPLICAOF no one",
         "SLAVEOF no one",
         "SHUTDOWN",
@@ -1596,7 +1681,7 @@ START_TEST(test_refused_commands_answer_clear_errors_and_keep_working)
     redisAppendCommand(c, "INCR p");
     redisAppendCommand(c, "XREAD BLOCK 0 STREAMS s $");
     redisAppendCommand(c, "INCR p");
-    redisAppendCommand(c, "SUBSCRIBE ch");
+    redisAppendCommand(c, "SHUTDOWN");
     redisAppendCommand(c, "INCR p");
     for (i = 0; i < 5; i++) {
         redisReply *r = NULL;
@@ -1809,6 +1894,7 @@ main(void)
                    test_refused_commands_answer_clear_errors_and_keep_working);
     tcase_add_test(refuse, test_watch_broken_by_another_client_aborts_exec);
     tcase_add_test(refuse, test_monitor_shows_commands_in_redis_format);
+    tcase_add_test(refuse, test_pubsub_fans_out_from_one_backend_subscription);
     tcase_add_test(refuse,
                    test_blocking_pops_wait_in_tandem_and_are_served_in_order);
     tcase_add_test(refuse, test_xread_without_block_is_forwarded);

@@ -81,12 +81,14 @@
  * them). */
 static char certs[256];
 
+/* The path of a file of the certificates dir, in a ring of 32 buffers
+ * (an argument list holds several at once). */
 static const char *
 cert(const char *name)
 {
-    static char paths[8][320];
+    static char paths[32][320];
     static int next;
-    char *p = paths[next++ % 8];
+    char *p = paths[next++ % 32];
 
     snprintf(p, 320, "%s/%s", certs, name);
     return p;
@@ -2164,6 +2166,61 @@ START_TEST(test_backend_verify)
     ck_assert_int_ge(log_lines_with(F.replica[1].spec, "mismatch"), 1);
     compare_one("backend_verify", 3);
     assert_links_on_tls(&F.replica[3], 2, "replica");
+
+    /* A primary whose certificate does not verify: the pipe never comes
+     * up, and clients are told why. */
+    {
+        struct proc t2;
+        char port[16];
+        const char *a2[12];
+        redisContext *c2;
+        long long deadline = replcheck_now_ms() + 5000;
+        int ok = 0;
+
+        n = 0;
+        snprintf(port, sizeof(port), "%d", harness_free_port());
+        a2[n++] = "--port";
+        a2[n++] = port;
+        a2[n++] = "--bind";
+        a2[n++] = "127.0.0.1";
+        a2[n++] = "--primary";
+        a2[n++] = F.replica[0].spec;
+        a2[n++] = "--tls-ca-cert-file";
+        a2[n++] = cert("ca.crt");
+        a2[n] = NULL;
+        ck_assert_int_eq(harness_spawn_tandem(&t2, a2), 0);
+        t2.port = atoi(port);
+        if (harness_wait_ready(&t2, 10000) != 0) {
+            harness_dump_log(&t2);
+            harness_stop(&t2);
+            ck_abort_msg("tandem with an unverifiable primary did not "
+                         "answer PING");
+        }
+        c2 = harness_connect(t2.port);
+        while (!ok && replcheck_now_ms() < deadline) {
+            r = harness_cmd(c2, "SET k v");
+            ck_assert(r != NULL);
+            ok = r->type == REDIS_REPLY_ERROR &&
+                 strstr(r->str, "certificate verify failed") != NULL;
+            if (!ok) {
+                ck_assert_msg(r->type == REDIS_REPLY_ERROR, "SET through "
+                              "an unverifiable primary: type %d", r->type);
+                replcheck_sleep_ms(50);
+            } else {
+                printf("tls backend_verify: primary %s: -%s\n",
+                       F.replica[0].spec, r->str);
+                fflush(stdout);
+            }
+            freeReplyObject(r);
+        }
+        redisFree(c2);
+        if (!ok) {
+            harness_dump_log(&t2);
+        }
+        harness_stop(&t2);
+        ck_assert_msg(ok, "no error saying \"certificate verify failed\" "
+                      "for an unverifiable primary");
+    }
 }
 END_TEST
 

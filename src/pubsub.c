@@ -1,0 +1,519 @@
+/*
+ * pubsub.c -- multiplexed subscriptions; see pubsub.h.
+ *
+ * A subscription is (kind, name) -> the clients subscribed. The client
+ * keeps the same subscriptions in its own list, for its counts and for
+ * unsubscribing all at once.
+ */
+#include "pubsub.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "log.h"
+#include "server.h"
+
+struct sub {
+    struct sub       *next;        /* hash chain */
+    enum pubsub_kind kind;
+    char             *name;
+    size_t           len;
+    struct client    **clients;
+    size_t           nclients;
+    size_t           cap;
+};
+
+#define NBUCKETS 4096
+
+static struct sub *buckets[NBUCKETS];
+static size_t nsubs[PS_KINDS];
+static struct conn subconn;
+static int started;
+
+static const char *const verbs[PS_KINDS][2] = {
+    {"subscribe", "unsubscribe"},
+    {"psubscribe", "punsubscribe"},
+    {"ssubscribe", "sunsubscribe"},
+};
+
+static size_t
+bucket_of(enum pubsub_kind kind, const char *name, size_t len)
+{
+    size_t h = 5381 + (size_t)kind;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h = h * 33 + (unsigned char)name[i];
+    }
+    return h % NBUCKETS;
+}
+
+static struct sub *
+find(enum pubsub_kind kind, const char *name, size_t len)
+{
+    struct sub *s;
+
+    for (s = buckets[bucket_of(kind, name, len)]; s != NULL; s = s->next) {
+        if (s->kind == kind && s->len == len &&
+            memcmp(s->name, name, len) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+size_t
+pubsub_count(const struct client *c)
+{
+    return c->nsubs;
+}
+
+/* Tells the primary, on the subscriber connection. */
+static void
+tell_primary(const char *verb, const char *name, size_t len)
+{
+    struct resp_arg argv[2] = {{verb, strlen(verb)}, {name, len}};
+
+    if (subconn.state != CONN_UP) {
+        return;    /* made again when it is up */
+    }
+    resp_add_command(&srv.pubsub_out, 2, argv);
+    conn_want_write(&subconn, 1);
+}
+
+static void
+reply_event(struct client *c, const char *verb, const char *name,
+            size_t len, size_t count)
+{
+    struct buf *b = client_reply_buf(c);
+
+    resp_add_array(b, 3);
+    resp_add_bulk_str(b, verb);
+    if (name != NULL) {
+        resp_add_bulk(b, name, len);
+    } else {
+        resp_add_null_bulk(b);
+    }
+    resp_add_int(b, (long long)count);
+}
+
+void
+pubsub_subscribe(struct client *c, enum pubsub_kind kind, size_t argc,
+                 const struct resp_arg *argv)
+{
+    size_t i;
+
+    for (i = 1; i < argc; i++) {
+        struct sub *s = find(kind, argv[i].ptr, argv[i].len);
+        size_t k;
+        int already = 0;
+
+        if (s == NULL) {
+            size_t b = bucket_of(kind, argv[i].ptr, argv[i].len);
+
+            s = td_calloc(1, sizeof(*s));
+            s->kind = kind;
+            s->name = td_strndup(argv[i].ptr, argv[i].len);
+            s->len = argv[i].len;
+            s->next = buckets[b];
+            buckets[b] = s;
+            nsubs[kind]++;
+            tell_primary(verbs[kind][0], s->name, s->len);
+        }
+        for (k = 0; k < s->nclients; k++) {
+            already |= s->clients[k] == c;
+        }
+        if (!already) {
+            if (s->nclients == s->cap) {
+                s->cap = s->cap == 0 ? 4 : s->cap * 2;
+                s->clients = td_realloc(s->clients,
+                                        s->cap * sizeof(*s->clients));
+            }
+            s->clients[s->nclients++] = c;
+            c->subs = td_realloc(c->subs, (c->nsubs + 1) * sizeof(*c->subs));
+            c->subs[c->nsubs++] = s;
+        }
+        reply_event(c, verbs[kind][0], argv[i].ptr, argv[i].len, c->nsubs);
+    }
+}
+
+/* Removes c from s; drops s (and tells the primary) when it is empty. */
+static void
+leave(struct client *c, struct sub *s)
+{
+    size_t k;
+
+    for (k = 0; k < s->nclients; k++) {
+        if (s->clients[k] == c) {
+            s->clients[k] = s->clients[--s->nclients];
+            break;
+        }
+    }
+    for (k = 0; k < c->nsubs; k++) {
+        if (c->subs[k] == s) {
+            c->subs[k] = c->subs[--c->nsubs];
+            break;
+        }
+    }
+    if (s->nclients == 0) {
+        struct sub **pp = &buckets[bucket_of(s->kind, s->name, s->len)];
+
+        while (*pp != s) {
+            pp = &(*pp)->next;
+        }
+        *pp = s->next;
+        nsubs[s->kind]--;
+        tell_primary(verbs[s->kind][1], s->name, s->len);
+        free(s->name);
+        free(s->clients);
+        free(s);
+    }
+}
+
+void
+pubsub_unsubscribe(struct client *c, enum pubsub_kind kind, size_t argc,
+                   const struct resp_arg *argv)
+{
+    size_t i;
+    int any = 0;
+
+    if (argc == 1) {
+        /* All of this kind. */
+        for (i = c->nsubs; i-- > 0;) {
+            struct sub *s = c->subs[i];
+            char *name;
+            size_t len;
+
+            if (s->kind != kind) {
+                continue;
+            }
+            name = td_strndup(s->name, s->len);
+            len = s->len;
+            leave(c, s);
+            reply_event(c, verbs[kind][1], name, len, c->nsubs);
+            free(name);
+            any = 1;
+            i = TD_MIN(i, c->nsubs);
+        }
+        if (!any) {
+            reply_event(c, verbs[kind][1], NULL, 0, c->nsubs);
+        }
+        return;
+    }
+    for (i = 1; i < argc; i++) {
+        struct sub *s = find(kind, argv[i].ptr, argv[i].len);
+        size_t k;
+
+        for (k = 0; s != NULL && k < s->nclients; k++) {
+            if (s->clients[k] == c) {
+                leave(c, s);
+                break;
+            }
+        }
+        reply_event(c, verbs[kind][1], argv[i].ptr, argv[i].len, c->nsubs);
+    }
+}
+
+void
+pubsub_client_gone(struct client *c)
+{
+    while (c->nsubs > 0) {
+        leave(c, c->subs[c->nsubs - 1]);
+    }
+    free(c->subs);
+    c->subs = NULL;
+}
+
+int
+pubsub_match(const char *p, size_t plen, const char *s, size_t slen)
+{
+    while (plen > 0 && slen > 0) {
+        switch (p[0]) {
+        case '*':
+            while (plen > 1 && p[1] == '*') {
+                p++;
+                plen--;
+            }
+            if (plen == 1) {
+                return 1;
+            }
+            while (slen > 0) {
+                if (pubsub_match(p + 1, plen - 1, s, slen)) {
+                    return 1;
+                }
+                s++;
+                slen--;
+            }
+            return 0;
+        case '?':
+            break;
+        case '[': {
+            int not = 0;
+            int match = 0;
+
+            p++;
+            plen--;
+            if (plen > 0 && p[0] == '^') {
+                not = 1;
+                p++;
+                plen--;
+            }
+            while (plen > 0 && p[0] != ']') {
+                if (p[0] == '\\' && plen >= 2) {
+                    p++;
+                    plen--;
+                    match |= p[0] == s[0];
+                } else if (plen >= 3 && p[1] == '-') {
+                    char lo = p[0] < p[2] ? p[0] : p[2];
+                    char hi = p[0] < p[2] ? p[2] : p[0];
+
+                    match |= s[0] >= lo && s[0] <= hi;
+                    p += 2;
+                    plen -= 2;
+                } else {
+                    match |= p[0] == s[0];
+                }
+                p++;
+                plen--;
+            }
+            if (plen == 0) {
+                return 0;    /* unterminated class */
+            }
+            if (not) {
+                match = !match;
+            }
+            if (!match) {
+                return 0;
+            }
+            break;
+        }
+        case '\\':
+            if (plen >= 2) {
+                p++;
+                plen--;
+            }
+            /* fall through */
+        default:
+            if (p[0] != s[0]) {
+                return 0;
+            }
+            break;
+        }
+        p++;
+        plen--;
+        s++;
+        slen--;
+    }
+    while (plen > 0 && p[0] == '*') {
+        p++;
+        plen--;
+    }
+    return plen == 0 && slen == 0;
+}
+
+void
+pubsub_command(struct client *c, size_t argc, const struct resp_arg *argv)
+{
+    const struct resp_arg *sub = &argv[1];
+    struct buf *b;
+    size_t i;
+
+    if (td_slice_eq(sub->ptr, sub->len, "channels") ||
+        td_slice_eq(sub->ptr, sub->len, "shardchannels")) {
+        enum pubsub_kind kind = sub->ptr[0] == 's' || sub->ptr[0] == 'S'
+                                    ? PS_SHARD : PS_CHANNEL;
+        struct buf names;
+        size_t n = 0;
+
+        if (argc > 3) {
+            dispatch_error(c, "wrong number of arguments for 'pubsub' "
+                              "command");
+            return;
+        }
+        buf_init(&names);
+        for (i = 0; i < NBUCKETS; i++) {
+            struct sub *s;
+
+            for (s = buckets[i]; s != NULL; s = s->next) {
+                if (s->kind == kind &&
+                    (argc < 3 || pubsub_match(argv[2].ptr, argv[2].len,
+                                              s->name, s->len))) {
+                    resp_add_bulk(&names, s->name, s->len);
+                    n++;
+                }
+            }
+        }
+        b = client_reply_buf(c);
+        resp_add_array(b, (long long)n);
+        buf_append(b, names.data != NULL ? buf_head(&names) : "", names.len);
+        buf_free(&names);
+    } else if (td_slice_eq(sub->ptr, sub->len, "numsub") ||
+               td_slice_eq(sub->ptr, sub->len, "shardnumsub")) {
+        enum pubsub_kind kind = sub->ptr[0] == 's' || sub->ptr[0] == 'S'
+                                    ? PS_SHARD : PS_CHANNEL;
+
+        b = client_reply_buf(c);
+        resp_add_array(b, (long long)(argc - 2) * 2);
+        for (i = 2; i < argc; i++) {
+            struct sub *s = find(kind, argv[i].ptr, argv[i].len);
+
+            resp_add_bulk(b, argv[i].ptr, argv[i].len);
+            resp_add_int(b, s != NULL ? (long long)s->nclients : 0);
+        }
+    } else if (td_slice_eq(sub->ptr, sub->len, "numpat") && argc == 2) {
+        resp_add_int(client_reply_buf(c), (long long)nsubs[PS_PATTERN]);
+    } else {
+        char msg[256];
+
+        snprintf(msg, sizeof(msg),
+                 "unknown subcommand '%.*s'. Try PUBSUB HELP.",
+                 (int)TD_MIN(sub->len, 128), sub->ptr);
+        dispatch_error(c, msg);
+    }
+}
+
+/* ---- the subscriber connection ------------------------------------- */
+
+static void
+fan_out(struct sub *s, const char *reply, size_t len)
+{
+    size_t k;
+
+    for (k = 0; s != NULL && k < s->nclients; k++) {
+        struct client *c = s->clients[k];
+
+        if (!(c->flags & CLIENT_CLOSING)) {
+            buf_append(client_reply_buf(c), reply, len);
+        }
+    }
+}
+
+static void
+on_reply(struct conn *cn, const char *reply, size_t len)
+{
+    redisReply *r = resp_read_reply(reply, len);
+
+    if (r == NULL) {
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
+        r->element[0]->type == REDIS_REPLY_STRING) {
+        const char *kind = r->element[0]->str;
+        const redisReply *name = r->element[1];
+
+        if (strcmp(kind, "message") == 0) {
+            fan_out(find(PS_CHANNEL, name->str, name->len), reply, len);
+        } else if (strcmp(kind, "pmessage") == 0) {
+            fan_out(find(PS_PATTERN, name->str, name->len), reply, len);
+        } else if (strcmp(kind, "smessage") == 0) {
+            fan_out(find(PS_SHARD, name->str, name->len), reply, len);
+        }
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        log_warning("Pub/Sub connection to the primary: %s", r->str);
+    }
+    freeReplyObject(r);
+}
+
+static void
+on_writable(struct conn *cn)
+{
+    while (srv.pubsub_out.len > 0) {
+        struct iovec iov = {buf_head(&srv.pubsub_out), srv.pubsub_out.len};
+        ssize_t n = conn_writev(cn, &iov, 1);
+
+        if (n <= 0) {
+            return;
+        }
+        buf_consume(&srv.pubsub_out, (size_t)n);
+    }
+    conn_want_write(cn, 0);
+}
+
+static void
+on_connected(struct conn *cn)
+{
+    const char *user = srv.cfg.primary.user != NULL ? srv.cfg.primary.user
+                                                    : srv.cfg.backend_user;
+    const char *pass = srv.cfg.primary.password != NULL
+                           ? srv.cfg.primary.password
+                           : srv.cfg.backend_password;
+    size_t i;
+
+    buf_clear(&srv.pubsub_out);
+    conn_up(cn);
+    if (pass != NULL) {
+        struct resp_arg auth[3] = {{"AUTH", 4},
+                                   {user != NULL ? user : "default", 0},
+                                   {pass, strlen(pass)}};
+
+        auth[1].len = strlen(auth[1].ptr);
+        resp_add_command(&srv.pubsub_out, 3, auth);
+    }
+    /* Every subscription again: the primary forgot them. */
+    for (i = 0; i < NBUCKETS; i++) {
+        struct sub *s;
+
+        for (s = buckets[i]; s != NULL; s = s->next) {
+            tell_primary(verbs[s->kind][0], s->name, s->len);
+        }
+    }
+    on_writable(cn);
+}
+
+static void
+on_down(struct conn *cn, const char *why, int was_up)
+{
+    buf_clear(&srv.pubsub_out);
+    if (was_up && !srv.shutdown_asap) {
+        log_warning("Pub/Sub connection to the primary lost (%s); "
+                    "subscriptions are made again on reconnect", why);
+    }
+}
+
+static const struct conn_ops pubsub_ops = {
+    on_connected,
+    on_reply,
+    on_writable,
+    on_down,
+};
+
+void
+pubsub_start(void)
+{
+    buf_init(&srv.pubsub_out);
+    conn_init(&subconn, "pubsub", srv.cfg.primary.host,
+              (int)srv.cfg.primary.port, srv.cfg.primary.tls, &pubsub_ops,
+              NULL);
+    conn_connect(&subconn);
+    started = 1;
+}
+
+void
+pubsub_stop(void)
+{
+    size_t i;
+
+    if (!started) {
+        return;
+    }
+    subconn.retry = 0;
+    conn_fail(&subconn, "tandem is shutting down");
+    conn_free(&subconn);
+    buf_free(&srv.pubsub_out);
+    for (i = 0; i < NBUCKETS; i++) {
+        while (buckets[i] != NULL) {
+            struct sub *s = buckets[i];
+
+            buckets[i] = s->next;
+            free(s->name);
+            free(s->clients);
+            free(s);
+        }
+    }
+    started = 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * pubsub.h -- Pub/Sub served through one subscriber connection to the
+ * primary (DESIGN section 4): however many clients subscribe to a
+ * channel, the primary sees one subscription, and each message it
+ * delivers is fanned out to the tandem clients that want it. PUBLISH goes
+ * on the pipe like any command, so messages published through tandem or
+ * directly on the primary reach subscribers alike. After a reconnect the
+ * subscriptions are made again.
+ */
+#ifndef TD_PUBSUB_H
+#define TD_PUBSUB_H
+
+#include <stddef.h>
+
+#include "resp.h"
+
+struct client;
+
+enum pubsub_kind {
+    PS_CHANNEL = 0,    /* SUBSCRIBE */
+    PS_PATTERN,        /* PSUBSCRIBE */
+    PS_SHARD,          /* SSUBSCRIBE */
+    PS_KINDS
+};
+
+void pubsub_start(void);
+void pubsub_stop(void);
+
+/* (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE for c; argv[0] is the command. */
+void pubsub_subscribe(struct client *c, enum pubsub_kind kind, size_t argc,
+                      const struct resp_arg *argv);
+void pubsub_unsubscribe(struct client *c, enum pubsub_kind kind,
+                        size_t argc, const struct resp_arg *argv);
+/* PUBSUB CHANNELS|NUMSUB|NUMPAT|SHARDCHANNELS|SHARDNUMSUB, from tandem's
+ * subscribers. */
+void pubsub_command(struct client *c, size_t argc,
+                    const struct resp_arg *argv);
+
+/* Subscriptions of c (RESP2's subscribed mode when > 0). */
+size_t pubsub_count(const struct client *c);
+/* The client is going, or RESET: every subscription ends. */
+void pubsub_client_gone(struct client *c);
+
+/* Redis's glob matching (stringmatchlen), for patterns and CHANNELS. */
+int pubsub_match(const char *pat, size_t plen, const char *s, size_t slen);
+
+#endif
