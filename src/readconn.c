@@ -97,7 +97,8 @@ on_connected(struct conn *c)
     }
     send_internal(rc, "*1\r\n$4\r\nPING\r\n", 14);
     buf_free(&b);
-    conn_up(c);
+    /* Up only once the replica answers: a backend that accepts and then
+     * drops the connection is retried with backoff, not in a loop. */
     readconn_flush(rc);
 }
 
@@ -124,8 +125,9 @@ on_reply(struct conn *c, const char *reply, size_t len)
             conn_fail(c, why);
             return;
         }
-        if (len >= 5 && memcmp(reply, "+PONG", 5) == 0) {
+        if (len >= 5 && memcmp(reply, "+PONG", 5) == 0 && !rc->healthy) {
             rc->healthy = 1;
+            conn_up(c);
         }
         return;
     }
