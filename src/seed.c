@@ -18,8 +18,8 @@
 #include "server.h"
 #include "wait.h"
 
-#define SEED_SCAN_COUNT 256          /* SCAN's COUNT */
-#define SEED_MAX_TRANSFERS 512       /* keys in flight per replica */
+#define SEED_SCAN_COUNT 1000         /* SCAN's COUNT */
+#define SEED_MAX_TRANSFERS 4000      /* keys in flight per replica */
 #define SEED_LOG_INTERVAL_MS 5000
 #define SEED_FLOW_HIGH (8u * 1024 * 1024) /* no new transfers above this */
 
