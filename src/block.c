@@ -47,6 +47,7 @@ struct blocked {
     ev_timer        timer;
     int             timed_out;
     int             in_flight;
+    int             again;        /* a key was touched while in flight */
     int             right;        /* popped from the right (LMPOP) */
 };
 
@@ -160,6 +161,8 @@ put_back(long long db, size_t argc, const struct resp_arg *argv)
     }
     buf_init(&raw);
     resp_add_command(&raw, argc, argv);
+    /* Put back: other waiting clients may now be served. */
+    watch_touch(db, cmd, argc, argv);
     pipe_send_request(&srv.pipe, NULL, db, cmd, argc, argv, buf_head(&raw),
                       raw.len);
     buf_free(&raw);
@@ -325,6 +328,11 @@ on_try(struct req *r, const char *reply, size_t len)
         if (b->timed_out) {
             deliver_timeout(b);
             finish(b);
+        } else if (b->again && b->nkeys > 0) {
+            /* A write touched a key while this try was on its way and
+             * may have run after it: try again before sleeping. */
+            b->again = 0;
+            keyset_add(&touched, b->db, b->keys[0], b->klens[0]);
         }
         return 1;    /* keeps waiting */
     }
@@ -379,7 +387,7 @@ block_command(struct client *c, const struct cmd *cmd, size_t argc,
     size_t nform = 0;
     const struct resp_arg *t;
     double secs;
-    int pos[64];
+    int *pos = td_malloc(64 * sizeof(*pos));
     long nk;
     long i;
     char count[24];
@@ -430,10 +438,15 @@ block_command(struct client *c, const struct cmd *cmd, size_t argc,
     }
     if (!parse_timeout(c, t, &secs)) {
         free(form);
+        free(pos);
         return;
     }
     nk = cmd_keys(cmd, argc, argv, pos, 64);
-    if (nk < 0 || nk > 64) {
+    if (nk > 64) {
+        pos = td_realloc(pos, (size_t)nk * sizeof(*pos));
+        nk = cmd_keys(cmd, argc, argv, pos, (size_t)nk);
+    }
+    if (nk < 0) {
         nk = 0;
     }
     b = td_calloc(1, sizeof(*b));
@@ -452,6 +465,7 @@ block_command(struct client *c, const struct cmd *cmd, size_t argc,
         b->klens[i] = argv[pos[i]].len;
         keyset_add(&keys_blocked, b->db, b->keys[i], b->klens[i]);
     }
+    free(pos);
     b->req = client_req_push(c);
     b->req->hook = on_try;
     b->req->hook_ctx = b;
@@ -502,13 +516,15 @@ block_retry_touched(void)
         size_t i;
         int go = touched_all && (touched_db < 0 || touched_db == b->db);
 
-        if (b->in_flight || b->timed_out || b->client == NULL) {
+        if (b->timed_out || b->client == NULL) {
             continue;
         }
         for (i = 0; i < b->nkeys && !go; i++) {
             go = keyset_has(&touched, b->db, b->keys[i], b->klens[i]);
         }
-        if (go && pipe_is_up(&srv.pipe)) {
+        if (go && b->in_flight) {
+            b->again = 1;    /* its empty reply sends the next try */
+        } else if (go && pipe_is_up(&srv.pipe)) {
             send_try(b);
         }
     }

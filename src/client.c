@@ -723,7 +723,9 @@ client_cron(void)
             if (now - c->last_active <= (double)srv.cfg.timeout) {
                 break;
             }
-            if (c->nreqs == 0 && !(c->flags & CLIENT_CLOSING)) {
+            /* As Redis, subscribers and blocked clients are not idle. */
+            if (c->nreqs == 0 && c->nsubs == 0 && c->blocked == NULL &&
+                !(c->flags & CLIENT_CLOSING)) {
                 srv.stats.client_timeouts++;
                 client_close(c, "idle timeout");
             }

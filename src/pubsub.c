@@ -367,6 +367,31 @@ pubsub_command(struct client *c, size_t argc, const struct resp_arg *argv)
         }
     } else if (td_slice_eq(sub->ptr, sub->len, "numpat") && argc == 2) {
         resp_add_int(client_reply_buf(c), (long long)nsubs[PS_PATTERN]);
+    } else if (td_slice_eq(sub->ptr, sub->len, "help") && argc == 2) {
+        static const char *const help[] = {
+            "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> "
+            "(default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels.",
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a "
+            "<pattern> (default: '*').",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard "
+            "level channel(s)",
+            "HELP",
+            "    Print this help.",
+        };
+
+        b = client_reply_buf(c);
+        resp_add_array(b, (long long)(sizeof(help) / sizeof(help[0])));
+        for (i = 0; i < sizeof(help) / sizeof(help[0]); i++) {
+            resp_add_simple(b, help[i]);
+        }
     } else {
         char msg[256];
 

@@ -1537,6 +1537,42 @@ START_TEST(test_blocking_pops_wait_in_tandem_and_are_served_in_order)
     ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
     ck_assert_str_eq(r->str, "ERR timeout is negative");
     freeReplyObject(r);
+    /* A push that lands while a try is on its way is not lost: every
+     * BLPOP is served, none waits out its timeout. */
+    {
+        int k;
+
+        for (k = 0; k < 100; k++) {
+            ck_assert_int_eq(redisAppendCommand(a, "BLPOP race 2"), REDIS_OK);
+            ck_assert_int_eq(redisBufferWrite(a, &(int){0}), REDIS_OK);
+            freeReplyObject(harness_cmd(p, "LPUSH race v%d", k));
+            ck_assert_int_eq(redisGetReply(a, (void **)&r), REDIS_OK);
+            ck_assert_msg(r->type == REDIS_REPLY_ARRAY,
+                          "BLPOP %d got no element", k);
+            freeReplyObject(r);
+        }
+    }
+    /* More keys than tandem's small arrays: still woken by any of them. */
+    {
+        char cmd[2048];
+        size_t off = 0;
+        int k;
+
+        off += (size_t)snprintf(cmd + off, sizeof(cmd) - off, "BLPOP");
+        for (k = 0; k < 80; k++) {
+            off += (size_t)snprintf(cmd + off, sizeof(cmd) - off, " many%d",
+                                    k);
+        }
+        snprintf(cmd + off, sizeof(cmd) - off, " 5");
+        ck_assert_int_eq(redisAppendCommand(a, cmd), REDIS_OK);
+        ck_assert_int_eq(redisBufferWrite(a, &(int){0}), REDIS_OK);
+        usleep(50000);
+        freeReplyObject(harness_cmd(p, "RPUSH many77 x"));
+        ck_assert_int_eq(redisGetReply(a, (void **)&r), REDIS_OK);
+        ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+        ck_assert_str_eq(r->element[0]->str, "many77");
+        freeReplyObject(r);
+    }
     /* A client that leaves while blocked is served nothing. */
     ck_assert_int_eq(redisAppendCommand(b, "BLPOP gone 0"), REDIS_OK);
     ck_assert_int_eq(redisBufferWrite(b, &(int){0}), REDIS_OK);
