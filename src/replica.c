@@ -629,7 +629,9 @@ on_down(struct conn *c, const char *why, int was_up)
     if (r->state == REPLICA_NEEDS_SEED || r->state == REPLICA_REFUSED) {
         return;    /* closed on purpose; said why already */
     }
-    if (streaming(r)) {
+    if (srv.shutdown_asap) {
+        log_notice("Closing the link to replica %s", r->addr->spec);
+    } else if (streaming(r)) {
         log_warning("Lost replica %s: %s", r->addr->spec, why);
     } else if (r->state != REPLICA_DOWN || r->why[0] == '\0' ||
                strcmp(r->why, why) != 0) {
