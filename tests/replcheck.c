@@ -14,6 +14,9 @@
  */
 #include "replcheck.h"
 
+#include <check.h>
+#include <stdarg.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -1143,4 +1146,78 @@ replcheck_remove_dir(const char *dir)
     if (system(cmd) != 0) {
         fprintf(stderr, "replcheck: could not remove %s\n", dir);
     }
+}
+
+/* ---- commands that must succeed (they fail the test otherwise) ---- */
+
+redisReply *
+cmd(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(r != NULL, "command %s failed: %s", fmt, c->errstr);
+    return r;
+}
+
+void
+cmd_status(redisContext *c, const char *want, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(r != NULL, "%s: %s", fmt, c->errstr);
+    ck_assert_msg(r->type == REDIS_REPLY_STATUS && strcmp(r->str, want) == 0,
+                  "%s: expected +%s, got type %d \"%s\"", fmt, want, r->type,
+                  r->str != NULL ? r->str : "");
+    freeReplyObject(r);
+}
+
+long long
+cmd_int(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    long long v;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(r != NULL, "%s: %s", fmt, c->errstr);
+    ck_assert_msg(r->type == REDIS_REPLY_INTEGER,
+                  "%s: expected an integer, got type %d \"%s\"", fmt,
+                  r->type, r->str != NULL ? r->str : "");
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+void
+cmd_str(redisContext *c, char *out, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(r != NULL, "%s: %s", fmt, c->errstr);
+    if (r->type == REDIS_REPLY_NIL) {
+        snprintf(out, len, "(nil)");
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(out, len, "-%s", r->str);
+    } else {
+        ck_assert_msg(r->type == REDIS_REPLY_STRING ||
+                          r->type == REDIS_REPLY_STATUS,
+                      "%s: expected a string, got type %d \"%s\"", fmt,
+                      r->type, r->str != NULL ? r->str : "");
+        snprintf(out, len, "%.*s", (int)r->len, r->str);
+    }
+    freeReplyObject(r);
 }

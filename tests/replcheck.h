@@ -144,4 +144,12 @@ double replcheck_line_number(const char *line, const char *field,
  * is set. Only paths under /tmp/tandem-test- are removed. */
 void replcheck_remove_dir(const char *dir);
 
+/* Commands for tests, failing the test when the reply is not what the
+ * name says. cmd_str copies a bulk or status ("(nil)" for nil, "-..."
+ * for an error). */
+redisReply *cmd(redisContext *c, const char *fmt, ...);
+void cmd_status(redisContext *c, const char *want, const char *fmt, ...);
+long long cmd_int(redisContext *c, const char *fmt, ...);
+void cmd_str(redisContext *c, char *out, size_t len, const char *fmt, ...);
+
 #endif

@@ -164,76 +164,9 @@ kill_and_restart_empty(int i)
 
 /* ---- commands ----------------------------------------------------- */
 
-static redisReply *
-cmd(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
 
-    va_start(ap, fmt);
-    r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    ck_assert_msg(r != NULL, "command %s failed: %s", fmt, c->errstr);
-    return r;
-}
 
-static void
-cmd_status(redisContext *c, const char *want, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
 
-    va_start(ap, fmt);
-    r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    ck_assert_msg(r != NULL, "%s: %s", fmt, c->errstr);
-    ck_assert_msg(r->type == REDIS_REPLY_STATUS && strcmp(r->str, want) == 0,
-                  "%s: expected +%s, got type %d \"%s\"", fmt, want, r->type,
-                  r->str != NULL ? r->str : "");
-    freeReplyObject(r);
-}
-
-static long long
-cmd_int(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-    long long v;
-
-    va_start(ap, fmt);
-    r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    ck_assert_msg(r != NULL, "%s: %s", fmt, c->errstr);
-    ck_assert_msg(r->type == REDIS_REPLY_INTEGER,
-                  "%s: expected an integer, got type %d \"%s\"", fmt,
-                  r->type, r->str != NULL ? r->str : "");
-    v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
-/* A bulk reply copied into out ("(nil)" for a null reply). */
-static void
-cmd_str(redisContext *c, char *out, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-
-    va_start(ap, fmt);
-    r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    ck_assert_msg(r != NULL, "%s: %s", fmt, c->errstr);
-    if (r->type == REDIS_REPLY_NIL) {
-        snprintf(out, len, "(nil)");
-    } else {
-        ck_assert_msg(r->type == REDIS_REPLY_STRING ||
-                          r->type == REDIS_REPLY_STATUS,
-                      "%s: expected a string, got type %d \"%s\"", fmt,
-                      r->type, r->str != NULL ? r->str : "");
-        snprintf(out, len, "%.*s", (int)r->len, r->str);
-    }
-    freeReplyObject(r);
-}
 
 static long long
 wall_ms(void)
