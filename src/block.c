@@ -46,6 +46,7 @@ struct blocked {
     size_t          *klens;
     ev_timer        timer;
     int             timed_out;
+    int             unblock_error;  /* CLIENT UNBLOCK ... ERROR */
     int             in_flight;
     int             again;        /* a key was touched while in flight */
     int             right;        /* popped from the right (LMPOP) */
@@ -240,9 +241,13 @@ static void
 deliver_timeout(struct blocked *b)
 {
     struct req *r = b->req;
+    static const char unblocked[] =
+        "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n";
 
     r->hook = NULL;
-    if (b->kind == BK_MOVE) {
+    if (b->unblock_error) {
+        req_reply(r, unblocked, sizeof(unblocked) - 1);
+    } else if (b->kind == BK_MOVE) {
         req_reply(r, "$-1\r\n", 5);
     } else {
         req_reply(r, "*-1\r\n", 5);
@@ -531,6 +536,23 @@ block_retry_touched(void)
     keyset_clear(&touched);
     touched_all = 0;
     touched_db = -2;
+}
+
+int
+block_unblock(struct client *c, int error)
+{
+    struct blocked *b = c->blocked;
+
+    if (b == NULL || b->timed_out) {
+        return 0;
+    }
+    b->timed_out = 1;
+    b->unblock_error = error;
+    if (!b->in_flight) {
+        deliver_timeout(b);
+        finish(b);
+    }
+    return 1;
 }
 
 void

@@ -32,6 +32,10 @@ void block_touch_db(long long db);
 /* Tries again the pops whose keys were touched (before sleeping). */
 void block_retry_touched(void);
 
+/* CLIENT UNBLOCK: answers c's blocking pop as a timeout, or with the
+ * UNBLOCKED error. Returns 0 when c is not blocked in one. */
+int block_unblock(struct client *c, int error);
+
 /* The client is going: nothing is popped for it any more. */
 void block_client_gone(struct client *c);
 

@@ -23,6 +23,7 @@
 #include "watch.h"
 #include "monitor.h"
 #include "pubsub.h"
+#include "block.h"
 
 static void cmd_ping(struct client *, size_t, const struct resp_arg *,
                      const char *, size_t, int);
@@ -390,6 +391,12 @@ static const char *const client_help[] = {
     "    Return information about client connections (tandem's clients).",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "KILL <ip:port>|ID <id>|ADDR <ip:port>|LADDR <ip:port>|SKIPME yes|no",
+    "    Kill connections to tandem.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock a client blocked in a blocking command or WAIT.",
+    "NO-EVICT (ON|OFF)",
+    "    tandem never evicts clients: accepted for compatibility.",
     "HELP",
     "    Print this help.",
 };
@@ -455,6 +462,141 @@ client_list(struct client *c, size_t argc, const struct resp_arg *argv)
     free(ids);
 }
 
+/* CLIENT KILL addr, or CLIENT KILL [ID id] [ADDR a] [LADDR a] [TYPE t]
+ * [USER u] [SKIPME yes|no], over tandem's own clients. */
+static void
+client_kill(struct client *c, size_t argc, const struct resp_arg *argv)
+{
+    const struct resp_arg *addr = NULL;
+    const struct resp_arg *laddr = NULL;
+    long long id = 0;
+    int skipme = 1;
+    int typed_other = 0;
+    int user_other = 0;
+    struct client *o;
+    long long killed = 0;
+    size_t i;
+
+    if (argc == 3) {
+        for (o = srv.clients_head; o != NULL; o = o->next) {
+            if (!(o->flags & CLIENT_CLOSING) &&
+                td_slice_eq(argv[2].ptr, argv[2].len, o->addr)) {
+                break;
+            }
+        }
+        if (o == NULL) {
+            dispatch_error(c, "No such client");
+            return;
+        }
+        resp_add_simple(client_reply_buf(c), "OK");
+        if (o == c) {
+            c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+        } else {
+            client_close(o, "CLIENT KILL");
+        }
+        return;
+    }
+    if (argc < 4 || argc % 2 != 0) {
+        dispatch_error(c, "syntax error");
+        return;
+    }
+    for (i = 2; i + 1 < argc; i += 2) {
+        const struct resp_arg *k = &argv[i];
+        const struct resp_arg *v = &argv[i + 1];
+
+        if (td_slice_eq(k->ptr, k->len, "id")) {
+            if (!td_str2ll(v->ptr, v->len, &id) || id <= 0) {
+                dispatch_error(c, "client-id should be greater than 0");
+                return;
+            }
+        } else if (td_slice_eq(k->ptr, k->len, "addr")) {
+            addr = v;
+        } else if (td_slice_eq(k->ptr, k->len, "laddr")) {
+            laddr = v;
+        } else if (td_slice_eq(k->ptr, k->len, "type")) {
+            if (td_slice_eq(v->ptr, v->len, "normal")) {
+                typed_other = 0;
+            } else if (td_slice_eq(v->ptr, v->len, "master") ||
+                       td_slice_eq(v->ptr, v->len, "replica") ||
+                       td_slice_eq(v->ptr, v->len, "slave") ||
+                       td_slice_eq(v->ptr, v->len, "pubsub")) {
+                typed_other = 1;    /* tandem's clients are all normal */
+            } else {
+                char msg[128];
+
+                snprintf(msg, sizeof(msg), "Unknown client type '%.*s'",
+                         (int)TD_MIN(v->len, 64), v->ptr);
+                dispatch_error(c, msg);
+                return;
+            }
+        } else if (td_slice_eq(k->ptr, k->len, "user")) {
+            user_other = !td_slice_eq(v->ptr, v->len, "default");
+        } else if (td_slice_eq(k->ptr, k->len, "skipme")) {
+            if (td_slice_eq(v->ptr, v->len, "yes")) {
+                skipme = 1;
+            } else if (td_slice_eq(v->ptr, v->len, "no")) {
+                skipme = 0;
+            } else {
+                dispatch_error(c, "syntax error");
+                return;
+            }
+        } else {
+            dispatch_error(c, "syntax error");
+            return;
+        }
+    }
+    for (o = srv.clients_head; o != NULL && !typed_other && !user_other;
+         o = o->next) {
+        if ((o->flags & CLIENT_CLOSING) || (id != 0 && o->id != (uint64_t)id) ||
+            (addr != NULL && !td_slice_eq(addr->ptr, addr->len, o->addr)) ||
+            (laddr != NULL && !td_slice_eq(laddr->ptr, laddr->len, o->laddr)) ||
+            (skipme && o == c)) {
+            continue;
+        }
+        killed++;
+        if (o == c) {
+            c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+        } else {
+            client_close(o, "CLIENT KILL");
+        }
+    }
+    resp_add_int(client_reply_buf(c), killed);
+}
+
+/* CLIENT UNBLOCK id [TIMEOUT|ERROR]: a client waiting in tandem (blocking
+ * pop or WAIT) is answered now. */
+static void
+client_unblock_cmd(struct client *c, size_t argc, const struct resp_arg *argv)
+{
+    long long id;
+    int error = 0;
+    struct client *o;
+    int done = 0;
+
+    if (argc < 3 || argc > 4 || !td_str2ll(argv[2].ptr, argv[2].len, &id)) {
+        dispatch_error(c, argc < 3 || argc > 4 ? "syntax error"
+                                               : "value is not an integer "
+                                                 "or out of range");
+        return;
+    }
+    if (argc == 4) {
+        if (td_slice_eq(argv[3].ptr, argv[3].len, "error")) {
+            error = 1;
+        } else if (!td_slice_eq(argv[3].ptr, argv[3].len, "timeout")) {
+            dispatch_error(c, "CLIENT UNBLOCK reason should be TIMEOUT or "
+                              "ERROR");
+            return;
+        }
+    }
+    for (o = srv.clients_head; o != NULL; o = o->next) {
+        if (o->id == (uint64_t)id && !(o->flags & CLIENT_CLOSING)) {
+            done = block_unblock(o, error) || wait_unblock(o, error);
+            break;
+        }
+    }
+    resp_add_int(client_reply_buf(c), done);
+}
+
 static void
 cmd_client(struct client *c, size_t argc, const struct resp_arg *argv,
            const char *raw, size_t rawlen, int is_inline)
@@ -510,10 +652,22 @@ cmd_client(struct client *c, size_t argc, const struct resp_arg *argv,
         for (i = 0; i < sizeof(client_help) / sizeof(client_help[0]); i++) {
             resp_add_simple(b, client_help[i]);
         }
-    } else if (SUB("kill") || SUB("reply") || SUB("pause") ||
+    } else if (SUB("kill")) {
+        client_kill(c, argc, argv);
+    } else if (SUB("unblock")) {
+        client_unblock_cmd(c, argc, argv);
+    } else if (SUB("no-evict")) {
+        /* tandem never evicts clients: either setting holds. */
+        if (argc != 3 || (!td_slice_eq(argv[2].ptr, argv[2].len, "on") &&
+                          !td_slice_eq(argv[2].ptr, argv[2].len, "off"))) {
+            dispatch_error(c, "syntax error");
+            return;
+        }
+        resp_add_simple(client_reply_buf(c), "OK");
+    } else if (SUB("reply") || SUB("pause") ||
                SUB("unpause") || SUB("tracking") || SUB("trackinginfo") ||
-               SUB("caching") || SUB("getredir") || SUB("no-evict") ||
-               SUB("no-touch") || SUB("unblock") || SUB("setinfo")) {
+               SUB("caching") || SUB("getredir") ||
+               SUB("no-touch") || SUB("setinfo")) {
         char msg[256];
         char upper[32];
         size_t n = TD_MIN(sub->len, sizeof(upper) - 1);

@@ -133,6 +133,32 @@ wait_check_all(void)
     }
 }
 
+int
+wait_unblock(struct client *c, int error)
+{
+    struct wait *w;
+
+    for (w = waits; w != NULL; w = w->next) {
+        if (w->client == c) {
+            if (error) {
+                static const char unblocked[] =
+                    "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n";
+
+                if (c->head != w->req) {
+                    return 0;    /* not waiting yet: earlier replies due */
+                }
+                req_reply(w->req, unblocked, sizeof(unblocked) - 1);
+                wait_remove(w);
+            } else {
+                w->timed_out = 1;
+                wait_try(w);
+            }
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void
 wait_client_gone(struct client *c)
 {

@@ -17,6 +17,9 @@ struct client;
 void wait_command(struct client *c, size_t argc, const struct resp_arg *argv);
 /* Re-evaluates every pending WAIT (after acks and replies). */
 void wait_check_all(void);
+/* CLIENT UNBLOCK: c's WAIT answers now (its count, or the UNBLOCKED
+ * error). Returns 0 when c is not in WAIT. */
+int wait_unblock(struct client *c, int error);
 /* The client is going: drop its WAITs. */
 void wait_client_gone(struct client *c);
 /* Clients blocked in WAIT (INFO blocked_clients). */

@@ -1677,6 +1677,69 @@ START_TEST(test_pubsub_fans_out_from_one_backend_subscription)
 }
 END_TEST
 
+/* ---- CLIENT KILL and CLIENT UNBLOCK over tandem's clients ---- */
+
+START_TEST(test_client_kill_and_unblock)
+{
+    redisContext *a = harness_connect(tandem.port);
+    redisContext *b = harness_connect(tandem.port);
+    redisContext *c = harness_connect(tandem.port);
+    redisReply *r;
+    long long bid;
+    long long cid;
+    char cmdline[128];
+
+    r = harness_cmd(b, "CLIENT ID");
+    bid = r->integer;
+    freeReplyObject(r);
+    r = harness_cmd(c, "CLIENT ID");
+    cid = r->integer;
+    freeReplyObject(r);
+    /* UNBLOCK: a blocking pop answers at once, as a timeout or an error;
+     * a client not blocked gives 0. */
+    ck_assert_int_eq(redisAppendCommand(b, "BLPOP nothing 0"), REDIS_OK);
+    ck_assert_int_eq(redisBufferWrite(b, &(int){0}), REDIS_OK);
+    usleep(50000);
+    snprintf(cmdline, sizeof(cmdline), "CLIENT UNBLOCK %lld", bid);
+    r = harness_cmd(a, cmdline);
+    ck_assert_int_eq(r->integer, 1);
+    freeReplyObject(r);
+    ck_assert_int_eq(redisGetReply(b, (void **)&r), REDIS_OK);
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    ck_assert_int_eq(redisAppendCommand(b, "BLPOP nothing 0"), REDIS_OK);
+    ck_assert_int_eq(redisBufferWrite(b, &(int){0}), REDIS_OK);
+    usleep(50000);
+    snprintf(cmdline, sizeof(cmdline), "CLIENT UNBLOCK %lld ERROR", bid);
+    r = harness_cmd(a, cmdline);
+    ck_assert_int_eq(r->integer, 1);
+    freeReplyObject(r);
+    ck_assert_int_eq(redisGetReply(b, (void **)&r), REDIS_OK);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert_str_eq(r->str, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+    freeReplyObject(r);
+    r = harness_cmd(a, cmdline);
+    ck_assert_int_eq(r->integer, 0);
+    freeReplyObject(r);
+    /* KILL ID: that client is closed, the count is 1; the killer stays. */
+    snprintf(cmdline, sizeof(cmdline), "CLIENT KILL ID %lld", cid);
+    r = harness_cmd(a, cmdline);
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    ck_assert_int_eq(r->integer, 1);
+    freeReplyObject(r);
+    r = harness_cmd(c, "PING");
+    ck_assert_ptr_null(r);
+    r = harness_cmd(a, "CLIENT KILL 1.2.3.4:5");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert_str_eq(r->str, "ERR No such client");
+    freeReplyObject(r);
+    EXPECT_STATUS(a, "PONG", "PING");
+    redisFree(a);
+    redisFree(b);
+    redisFree(c);
+}
+END_TEST
+
 /* ---- refused commands ---- */
 
 START_TEST(test_refused_commands_answer_clear_errors_and_keep_working)
@@ -1931,6 +1994,7 @@ main(void)
     tcase_add_test(refuse, test_watch_broken_by_another_client_aborts_exec);
     tcase_add_test(refuse, test_monitor_shows_commands_in_redis_format);
     tcase_add_test(refuse, test_pubsub_fans_out_from_one_backend_subscription);
+    tcase_add_test(refuse, test_client_kill_and_unblock);
     tcase_add_test(refuse,
                    test_blocking_pops_wait_in_tandem_and_are_served_in_order);
     tcase_add_test(refuse, test_xread_without_block_is_forwarded);
