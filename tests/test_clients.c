@@ -1,0 +1,695 @@
+/*
+ * test_clients.c -- integration: real client behaviours against tandem.
+ *
+ * Every test starts a fresh, empty fleet: a primary, two replicas and the
+ * real tandem binary with both replicas, and ends by comparing both
+ * replicas with the primary key by key (replcheck.c): zero differences.
+ *
+ *   redis_py_client_behaviours  runs tests/redispy_check.py (Debian's
+ *       python3-redis) against tandem: WATCH/MULTI/EXEC retry loop from
+ *       threads, a 1,000-command pipeline, pub/sub, blpop with a producer,
+ *       read-your-own-write.
+ *   queue_100_consumers_10_producers  100 hiredis consumers in BLPOP, 10
+ *       producers RPUSHing unique elements: each delivered exactly once.
+ *   many_blocked_clients_and_subscribers  MANY_CLIENTS connections blocked
+ *       in BLPOP plus MANY_CLIENTS subscribers hold no backend connection:
+ *       the primary's connected_clients does not move.
+ *
+ * Processes are stopped by PID only; loops are bounded by time or count;
+ * everything runs on 127.0.0.1.
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "replcheck.h"
+
+#define NREPLICAS 2
+
+static struct {
+    struct proc primary;
+    struct proc replica[NREPLICAS];
+    struct proc tandem;
+    char        spec[NREPLICAS][64];    /* "127.0.0.1:port" */
+} F;
+
+/* ---- fleet -------------------------------------------------------- */
+
+static void
+dump_logs(void)
+{
+    int i;
+
+    harness_dump_log(&F.tandem);
+    for (i = 0; i < NREPLICAS; i++) {
+        harness_dump_log(&F.replica[i]);
+    }
+}
+
+/* Starts primary, replicas and tandem (with the extra arguments) and
+ * waits until both replicas are online with nothing to catch up. */
+static void
+fleet_start(const char *const *tandem_extra)
+{
+    const char *args[32];
+    char report[2048];
+    int n = 0;
+    int i;
+
+    memset(&F, 0, sizeof(F));
+    ck_assert_int_eq(harness_start_redis(&F.primary, NULL), 0);
+    for (i = 0; i < NREPLICAS; i++) {
+        ck_assert_int_eq(harness_start_redis(&F.replica[i], NULL), 0);
+        snprintf(F.spec[i], sizeof(F.spec[i]), "127.0.0.1:%d",
+                 F.replica[i].port);
+        args[n++] = "--replica";
+        args[n++] = F.spec[i];
+    }
+    for (i = 0; tandem_extra != NULL && tandem_extra[i] != NULL && n < 30;
+         i++) {
+        args[n++] = tandem_extra[i];
+    }
+    args[n] = NULL;
+    ck_assert_int_eq(harness_start_tandem(&F.tandem, F.primary.port, args, 1),
+                     0);
+    if (replcheck_wait_synced(F.tandem.port, 10000, report,
+                              sizeof(report)) != 0) {
+        dump_logs();
+        ck_abort_msg("replicas not online within 10 s: %s", report);
+    }
+}
+
+/* Waits until the replicas have everything, then compares each with the
+ * primary: zero differences. */
+static void
+assert_replicas_identical(void)
+{
+    char report[4096];
+    int i;
+
+    if (replcheck_wait_synced(F.tandem.port, 20000, report,
+                              sizeof(report)) != 0) {
+        dump_logs();
+        ck_abort_msg("replicas not in sync within 20 s: %s", report);
+    }
+    for (i = 0; i < NREPLICAS; i++) {
+        int d = replcheck_compare(F.primary.port, F.replica[i].port, report,
+                                  sizeof(report));
+
+        printf("clients: replica %d vs primary: %d differences\n", i, d);
+        ck_assert_msg(d == 0, "replica %d differs from the primary (%d): %s",
+                      i, d, report);
+    }
+}
+
+/* Stops tandem with SIGTERM and returns its exit status (128+N when a
+ * signal ended it, -1 when it did not exit in time, -2 when its log shows
+ * a sanitizer report). */
+static int
+stop_tandem(void)
+{
+    int status;
+
+    if (F.tandem.pid <= 0) {
+        return 0;
+    }
+    harness_signal(&F.tandem, SIGTERM);
+    status = harness_wait_exit(&F.tandem, 10000);
+    if (status != 0 ||
+        replcheck_count_in_file(F.tandem.log, "Sanitizer") > 0 ||
+        replcheck_count_in_file(F.tandem.log, "runtime error") > 0) {
+        harness_dump_log(&F.tandem);
+        if (status == 0) {
+            status = -2;
+        }
+    }
+    harness_stop(&F.tandem);
+    return status;
+}
+
+static void
+teardown(void)
+{
+    int status;
+    int i;
+
+    status = stop_tandem();
+    for (i = 0; i < NREPLICAS; i++) {
+        harness_stop(&F.replica[i]);
+    }
+    harness_stop(&F.primary);
+    ck_assert_msg(status == 0, "tandem did not exit cleanly on SIGTERM "
+                  "(status %d, -2: sanitizer report in its log)", status);
+}
+
+static long long
+info_ll(int port, const char *section, const char *field)
+{
+    redisContext *c = harness_connect(port);
+    const char *v = harness_info_field(c, section, field);
+    long long n;
+
+    ck_assert_msg(v != NULL, "INFO %s on port %d has no %s", section, port,
+                  field);
+    n = atoll(v);
+    redisFree(c);
+    return n;
+}
+
+/* ---- 1. redis-py --------------------------------------------------- */
+
+#define REDISPY_TIMEOUT_MS 60000
+
+START_TEST(test_redis_py_client_behaviours)
+{
+    const char *srcdir = getenv("TANDEM_SRCDIR");
+    const char *python = access("/usr/bin/python3", X_OK) == 0
+                             ? "/usr/bin/python3" : "python3";
+    char script[1024];
+    char portstr[16];
+    static char out[65536];
+    size_t used = 0;
+    long long deadline;
+    int pfd[2];
+    int status = 0;
+    int exited = 0;
+    pid_t pid;
+
+    fleet_start(NULL);
+    snprintf(script, sizeof(script), "%s/tests/redispy_check.py",
+             srcdir != NULL ? srcdir : ".");
+    snprintf(portstr, sizeof(portstr), "%d", F.tandem.port);
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        execlp(python, python, script, portstr, (char *)NULL);
+        fprintf(stderr, "exec %s: %s\n", python, strerror(errno));
+        _exit(127);
+    }
+    close(pfd[1]);
+    deadline = replcheck_now_ms() + REDISPY_TIMEOUT_MS;
+    for (;;) {
+        struct pollfd p = {pfd[0], POLLIN, 0};
+        long long left = deadline - replcheck_now_ms();
+        ssize_t n;
+
+        if (left <= 0) {
+            break;
+        }
+        if (poll(&p, 1, (int)left) <= 0) {
+            continue;
+        }
+        n = read(pfd[0], out + used, sizeof(out) - 1 - used);
+        if (n <= 0) {
+            break;              /* EOF: the script is done */
+        }
+        used += (size_t)n;
+        if (used >= sizeof(out) - 1) {
+            used = 0;           /* keep reading; keep the tail */
+        }
+    }
+    out[used] = '\0';
+    close(pfd[0]);
+    /* Reap it, bounded; kill it (by its PID) when it overran. */
+    while (replcheck_now_ms() < deadline + 2000) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+
+        if (w == pid) {
+            exited = 1;
+            break;
+        }
+        replcheck_sleep_ms(20);
+    }
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    printf("%s", out);
+    fflush(stdout);
+    if (!exited) {
+        dump_logs();
+    }
+    ck_assert_msg(exited, "redispy_check.py did not finish within %d s:\n%s",
+                  REDISPY_TIMEOUT_MS / 1000, out);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "redispy_check.py exited with status %d:\n%s",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+    ck_assert_msg(strstr(out, "redis-py: all checks passed") != NULL,
+                  "redispy_check.py did not report success:\n%s", out);
+    assert_replicas_identical();
+}
+END_TEST
+
+/* ---- 2. queue: 100 consumers, 10 producers ------------------------- */
+
+#define NCONSUMERS 100
+#define NPRODUCERS 10
+#define PER_PRODUCER 1000
+#define CHUNK 50
+#define TOTAL (NPRODUCERS * PER_PRODUCER)
+#define QUEUE_DEADLINE_MS 30000
+
+static struct {
+    pthread_mutex_t lock;
+    int             seen[TOTAL];     /* deliveries per element */
+    long            received;        /* all deliveries */
+    long            bad;             /* replies that are not an element */
+    long            errors;          /* failed commands */
+    char            first_error[256];
+    int             stop;
+} Q;
+
+struct worker {
+    pthread_t     tid;
+    redisContext *c;
+    int           idx;
+    long long     client_id;
+    long          got;
+};
+
+static int
+q_stopping(void)
+{
+    return __atomic_load_n(&Q.stop, __ATOMIC_SEQ_CST);
+}
+
+static void
+q_error(const char *what, const redisContext *c, const redisReply *r)
+{
+    pthread_mutex_lock(&Q.lock);
+    if (Q.errors++ == 0) {
+        snprintf(Q.first_error, sizeof(Q.first_error), "%s: %s", what,
+                 r != NULL && r->str != NULL ? r->str : c->errstr);
+    }
+    pthread_mutex_unlock(&Q.lock);
+}
+
+static void
+q_deliver(const char *s)
+{
+    int p = -1;
+    int n = -1;
+    int end = 0;
+
+    pthread_mutex_lock(&Q.lock);
+    Q.received++;
+    if (sscanf(s, "p%d:%d%n", &p, &n, &end) == 2 && s[end] == '\0' &&
+        p >= 0 && p < NPRODUCERS && n >= 0 && n < PER_PRODUCER) {
+        Q.seen[p * PER_PRODUCER + n]++;
+    } else {
+        Q.bad++;
+    }
+    pthread_mutex_unlock(&Q.lock);
+}
+
+static long
+q_received(void)
+{
+    long n;
+
+    pthread_mutex_lock(&Q.lock);
+    n = Q.received;
+    pthread_mutex_unlock(&Q.lock);
+    return n;
+}
+
+static void *
+consumer_main(void *arg)
+{
+    struct worker *w = arg;
+
+    while (!q_stopping()) {
+        redisReply *r = redisCommand(w->c, "BLPOP queue 5");
+
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            q_error("BLPOP", w->c, r);
+            if (r != NULL) {
+                freeReplyObject(r);
+            }
+            break;
+        }
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[1]->type == REDIS_REPLY_STRING) {
+            if (strcmp(r->element[0]->str, "queue") != 0) {
+                pthread_mutex_lock(&Q.lock);
+                Q.bad++;
+                pthread_mutex_unlock(&Q.lock);
+            }
+            q_deliver(r->element[1]->str);
+            w->got++;
+        } else if (r->type != REDIS_REPLY_NIL) {
+            pthread_mutex_lock(&Q.lock);
+            Q.bad++;
+            pthread_mutex_unlock(&Q.lock);
+        }
+        freeReplyObject(r);
+    }
+    return NULL;
+}
+
+static void *
+producer_main(void *arg)
+{
+    struct worker *w = arg;
+    int n = 0;
+
+    while (n < PER_PRODUCER) {
+        const char *argv[CHUNK + 2];
+        char        elems[CHUNK][32];
+        int         k;
+        int         argc = 0;
+        redisReply *r;
+
+        argv[argc++] = "RPUSH";
+        argv[argc++] = "queue";
+        for (k = 0; k < CHUNK && n < PER_PRODUCER; k++, n++) {
+            snprintf(elems[k], sizeof(elems[k]), "p%d:%d", w->idx, n);
+            argv[argc++] = elems[k];
+        }
+        r = redisCommandArgv(w->c, argc, argv, NULL);
+        if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+            q_error("RPUSH", w->c, r);
+            if (r != NULL) {
+                freeReplyObject(r);
+            }
+            break;
+        }
+        freeReplyObject(r);
+        w->got += k;
+    }
+    return NULL;
+}
+
+START_TEST(test_queue_100_consumers_10_producers)
+{
+    static struct worker cons[NCONSUMERS];
+    static struct worker prod[NPRODUCERS];
+    redisContext *admin;
+    long long t0, deadline;
+    long lost = 0, dup = 0, pushed = 0, unblocked = 0;
+    long long left;
+    int i;
+
+    fleet_start(NULL);
+    memset(&Q, 0, sizeof(Q));
+    pthread_mutex_init(&Q.lock, NULL);
+    admin = harness_connect(F.tandem.port);
+    /* Connections are made here: harness_connect aborts on failure. */
+    for (i = 0; i < NCONSUMERS; i++) {
+        memset(&cons[i], 0, sizeof(cons[i]));
+        cons[i].idx = i;
+        cons[i].c = harness_connect(F.tandem.port);
+        cons[i].client_id = cmd_int(cons[i].c, "CLIENT ID");
+    }
+    for (i = 0; i < NPRODUCERS; i++) {
+        memset(&prod[i], 0, sizeof(prod[i]));
+        prod[i].idx = i;
+        prod[i].c = harness_connect(F.tandem.port);
+    }
+    t0 = replcheck_now_ms();
+    for (i = 0; i < NCONSUMERS; i++) {
+        ck_assert_int_eq(pthread_create(&cons[i].tid, NULL, consumer_main,
+                                        &cons[i]), 0);
+    }
+    for (i = 0; i < NPRODUCERS; i++) {
+        ck_assert_int_eq(pthread_create(&prod[i].tid, NULL, producer_main,
+                                        &prod[i]), 0);
+    }
+    for (i = 0; i < NPRODUCERS; i++) {
+        pthread_join(prod[i].tid, NULL);
+        pushed += prod[i].got;
+    }
+    deadline = t0 + QUEUE_DEADLINE_MS;
+    while (q_received() < pushed && replcheck_now_ms() < deadline) {
+        replcheck_sleep_ms(10);
+    }
+    printf("clients: queue: %ld pushed, %ld received in %lld ms\n", pushed,
+           q_received(), replcheck_now_ms() - t0);
+    /* Stop the consumers: they see the flag after their BLPOP, which
+     * CLIENT UNBLOCK ends early (else its 5 s timeout does). */
+    __atomic_store_n(&Q.stop, 1, __ATOMIC_SEQ_CST);
+    for (i = 0; i < NCONSUMERS; i++) {
+        unblocked += cmd_int(admin, "CLIENT UNBLOCK %lld", cons[i].client_id);
+    }
+    for (i = 0; i < NCONSUMERS; i++) {
+        pthread_join(cons[i].tid, NULL);
+        redisFree(cons[i].c);
+    }
+    for (i = 0; i < NPRODUCERS; i++) {
+        redisFree(prod[i].c);
+    }
+    for (i = 0; i < TOTAL; i++) {
+        if (Q.seen[i] == 0) {
+            lost++;
+        } else if (Q.seen[i] > 1) {
+            dup += Q.seen[i] - 1;
+        }
+    }
+    {
+        long busiest = 0, idle = 0;
+
+        for (i = 0; i < NCONSUMERS; i++) {
+            if (cons[i].got > busiest) {
+                busiest = cons[i].got;
+            }
+            if (cons[i].got == 0) {
+                idle++;
+            }
+        }
+        printf("clients: queue: %d consumers, %d producers x %d: "
+               "%ld received, %ld lost, %ld duplicated, %ld bad, "
+               "%ld errors; busiest consumer %ld, consumers with none %ld, "
+               "%ld unblocked at the end\n",
+               NCONSUMERS, NPRODUCERS, PER_PRODUCER, Q.received, lost, dup,
+               Q.bad, Q.errors, busiest, idle, unblocked);
+    }
+    left = cmd_int(admin, "LLEN queue");
+    printf("clients: queue: %lld left in the queue\n", left);
+    fflush(stdout);
+    ck_assert_msg(Q.errors == 0, "%ld commands failed, first: %s", Q.errors,
+                  Q.first_error);
+    ck_assert_msg(pushed == TOTAL, "pushed %ld of %d", pushed, TOTAL);
+    ck_assert_msg(lost == 0, "%ld elements never delivered", lost);
+    ck_assert_msg(dup == 0, "%ld duplicate deliveries", dup);
+    ck_assert_msg(Q.bad == 0, "%ld unexpected replies", Q.bad);
+    ck_assert_msg(Q.received == TOTAL, "received %ld, expected %d",
+                  Q.received, TOTAL);
+    ck_assert_msg(left == 0, "%lld elements left in the queue", left);
+    redisFree(admin);
+    pthread_mutex_destroy(&Q.lock);
+    assert_replicas_identical();
+}
+END_TEST
+
+/* ---- 3. many blocked clients and subscribers ----------------------- */
+
+#define MANY_CLIENTS 2000
+#define MANY_CHANNELS 10
+#define PRIMARY_CONN_MAX 10
+
+/* Reads from fd until the bytes read contain needle, or timeout_ms.
+ * Returns 1 when found. */
+static int
+read_until_contains(int fd, const char *needle, int timeout_ms)
+{
+    char buf[4096];
+    size_t used = 0;
+    long long deadline = replcheck_now_ms() + timeout_ms;
+
+    buf[0] = '\0';
+    while (strstr(buf, needle) == NULL) {
+        struct pollfd p = {fd, POLLIN, 0};
+        long long left = deadline - replcheck_now_ms();
+        ssize_t n;
+
+        if (left <= 0 || used >= sizeof(buf) - 1) {
+            return 0;
+        }
+        if (poll(&p, 1, (int)left) <= 0) {
+            continue;
+        }
+        n = recv(fd, buf + used, sizeof(buf) - 1 - used, 0);
+        if (n <= 0) {
+            return 0;
+        }
+        used += (size_t)n;
+        buf[used] = '\0';
+    }
+    return 1;
+}
+
+START_TEST(test_many_blocked_clients_and_subscribers_cost_no_backend_connections)
+{
+    static const char *const extra[] = {"--maxclients", "10000", NULL};
+    static int bfd[MANY_CLIENTS];
+    static int sfd[MANY_CLIENTS];
+    struct rlimit rl;
+    long long prim_before, prim_after, rss_before, rss_after;
+    long long blocked = -1, tandem_clients, deadline, received_by = 0;
+    long long publish_count;
+    redisContext *c;
+    int i;
+
+    /* Room for 2 x MANY_CLIENTS sockets plus our own. */
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 2 * MANY_CLIENTS + 256) {
+        rl.rlim_cur = 2 * MANY_CLIENTS + 256;
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+        }
+        ck_assert_msg(setrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+                          rl.rlim_cur >= 2 * MANY_CLIENTS + 256,
+                      "cannot raise RLIMIT_NOFILE to %d (hard limit %llu)",
+                      2 * MANY_CLIENTS + 256,
+                      (unsigned long long)rl.rlim_max);
+    }
+    fleet_start(extra);
+    prim_before = info_ll(F.primary.port, "clients", "connected_clients");
+    rss_before = info_ll(F.tandem.port, "memory", "used_memory_rss");
+    /* The INFO connection itself counts on the primary: prim_before
+     * includes it, as prim_after will. */
+    for (i = 0; i < MANY_CLIENTS; i++) {
+        char req[128];
+        int n;
+
+        bfd[i] = harness_raw_connect(F.tandem.port);
+        n = snprintf(req, sizeof(req),
+                     "*3\r\n$5\r\nBLPOP\r\n$%d\r\nidle:%d\r\n$1\r\n0\r\n",
+                     (int)strlen("idle:") + snprintf(NULL, 0, "%d", i), i);
+        ck_assert_int_eq(harness_send_all(bfd[i], req, (size_t)n), 0);
+    }
+    for (i = 0; i < MANY_CLIENTS; i++) {
+        char req[128];
+        int n;
+
+        sfd[i] = harness_raw_connect(F.tandem.port);
+        n = snprintf(req, sizeof(req),
+                     "*2\r\n$9\r\nSUBSCRIBE\r\n$6\r\nchan:%d\r\n",
+                     i % MANY_CHANNELS);
+        ck_assert_int_eq(harness_send_all(sfd[i], req, (size_t)n), 0);
+    }
+    /* Every subscriber gets its confirmation. */
+    for (i = 0; i < MANY_CLIENTS; i++) {
+        char want[64];
+
+        snprintf(want, sizeof(want), "chan:%d\r\n:1\r\n", i % MANY_CHANNELS);
+        ck_assert_msg(read_until_contains(sfd[i], want, 10000),
+                      "subscriber %d: no SUBSCRIBE confirmation in 10 s", i);
+    }
+    /* Every BLPOP is parked in tandem. */
+    deadline = replcheck_now_ms() + 20000;
+    while (replcheck_now_ms() < deadline) {
+        blocked = info_ll(F.tandem.port, "clients", "blocked_clients");
+        if (blocked == MANY_CLIENTS) {
+            break;
+        }
+        replcheck_sleep_ms(50);
+    }
+    tandem_clients = info_ll(F.tandem.port, "clients", "connected_clients");
+    prim_after = info_ll(F.primary.port, "clients", "connected_clients");
+    rss_after = info_ll(F.tandem.port, "memory", "used_memory_rss");
+    printf("clients: many: %d blocked (BLPOP) + %d subscribers over %d "
+           "channels; tandem blocked_clients %lld, connected_clients %lld\n",
+           MANY_CLIENTS, MANY_CLIENTS, MANY_CHANNELS, blocked,
+           tandem_clients);
+    printf("clients: many: primary connected_clients %lld before, %lld "
+           "with them\n", prim_before, prim_after);
+    printf("clients: many: tandem used_memory_rss %lld before, %lld with "
+           "them: %lld bytes per client\n", rss_before, rss_after,
+           (rss_after - rss_before) / (2 * MANY_CLIENTS));
+    fflush(stdout);
+    ck_assert_msg(blocked == MANY_CLIENTS,
+                  "tandem shows %lld blocked clients, expected %d", blocked,
+                  MANY_CLIENTS);
+    ck_assert_msg(tandem_clients >= 2 * MANY_CLIENTS,
+                  "tandem shows %lld connected clients, expected >= %d",
+                  tandem_clients, 2 * MANY_CLIENTS);
+    ck_assert_msg(prim_after <= PRIMARY_CONN_MAX,
+                  "primary has %lld connections (> %d)", prim_after,
+                  PRIMARY_CONN_MAX);
+    ck_assert_msg(prim_after == prim_before,
+                  "primary connections went from %lld to %lld",
+                  prim_before, prim_after);
+
+    /* One message to chan:0 reaches its subscribers. */
+    c = harness_connect(F.tandem.port);
+    publish_count = cmd_int(c, "PUBLISH chan:0 hello-many");
+    for (i = 0; i < MANY_CLIENTS; i += MANY_CHANNELS) {
+        if (read_until_contains(sfd[i], "hello-many\r\n", 5000)) {
+            received_by++;
+        }
+    }
+    printf("clients: many: PUBLISH chan:0 returned %lld; %lld of %d "
+           "subscribers of chan:0 received it\n", publish_count, received_by,
+           MANY_CLIENTS / MANY_CHANNELS);
+    fflush(stdout);
+    ck_assert_msg(received_by >= 1, "no subscriber of chan:0 got the message");
+    ck_assert_msg(received_by == MANY_CLIENTS / MANY_CHANNELS,
+                  "%lld of %d subscribers of chan:0 got the message",
+                  received_by, MANY_CLIENTS / MANY_CHANNELS);
+
+    for (i = 0; i < MANY_CLIENTS; i++) {
+        close(bfd[i]);
+        close(sfd[i]);
+    }
+    /* Tandem lets go of them. */
+    deadline = replcheck_now_ms() + 10000;
+    while (replcheck_now_ms() < deadline) {
+        blocked = info_ll(F.tandem.port, "clients", "blocked_clients");
+        if (blocked == 0) {
+            break;
+        }
+        replcheck_sleep_ms(50);
+    }
+    ck_assert_msg(blocked == 0, "%lld clients still blocked after closing",
+                  blocked);
+    redisFree(c);
+    assert_replicas_identical();
+}
+END_TEST
+
+/* One case per test, so that CK_RUN_CASE=<name> runs one alone. */
+static void
+add_case(Suite *s, const char *name, const TTest *test)
+{
+    TCase *tc = tcase_create(name);
+
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test);
+    suite_add_tcase(s, tc);
+}
+
+int
+main(void)
+{
+    Suite *s = suite_create("clients");
+    SRunner *sr;
+    int failed;
+
+    add_case(s, "redis_py", test_redis_py_client_behaviours);
+    add_case(s, "queue", test_queue_100_consumers_10_producers);
+    add_case(s, "many_clients",
+             test_many_blocked_clients_and_subscribers_cost_no_backend_connections);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
