@@ -18,6 +18,7 @@
 #include "watch.h"
 #include "monitor.h"
 #include "block.h"
+#include "pubsub.h"
 #include "server.h"
 
 /*
@@ -338,6 +339,11 @@ dispatch_forward(struct client *c, const struct cmd *cmd, size_t argc,
         srv.stats.reads_primary++;
     }
     watch_touch(c->db, cmd, argc, argv);
+    if (cmd != NULL && (cmd->flags & CMD_PUBSUB) && argc == 3 &&
+        (strcmp(cmd->name, "publish") == 0 ||
+         strcmp(cmd->name, "spublish") == 0)) {
+        pubsub_publish_hook(r, cmd->name[0] == 's', &argv[1]);
+    }
     pipe_send_request(&srv.pipe, r, c->db, cmd, argc, argv, raw, rawlen);
     return 1;
 }

@@ -402,6 +402,83 @@ pubsub_command(struct client *c, size_t argc, const struct resp_arg *argv)
     }
 }
 
+/* ---- PUBLISH's count ------------------------------------------------ */
+
+/* How many tandem clients a message on channel reaches, and how many
+ * subscriptions tandem's own connection holds that it matches (what the
+ * primary counted for tandem). */
+static void
+receivers(enum pubsub_kind kind, const char *ch, size_t len, long long *clients,
+          long long *backend)
+{
+    struct sub *s = find(kind, ch, len);
+    size_t i;
+
+    *clients = s != NULL ? (long long)s->nclients : 0;
+    *backend = s != NULL ? 1 : 0;
+    if (kind != PS_CHANNEL || nsubs[PS_PATTERN] == 0) {
+        return;
+    }
+    for (i = 0; i < NBUCKETS; i++) {
+        for (s = buckets[i]; s != NULL; s = s->next) {
+            if (s->kind == PS_PATTERN &&
+                pubsub_match(s->name, s->len, ch, len)) {
+                *clients += (long long)s->nclients;
+                *backend += 1;
+            }
+        }
+    }
+}
+
+struct publish_ctx {
+    enum pubsub_kind kind;
+    size_t           len;
+    char             channel[];
+};
+
+/* The primary counted tandem's connection once per matching
+ * subscription: the client gets Redis's count, its own receivers being
+ * tandem's clients, plus anyone subscribed on the primary directly. */
+static int
+publish_reply(struct req *r, const char *reply, size_t len)
+{
+    struct publish_ctx *ctx = r->hook_ctx;
+    long long primary;
+    long long clients;
+    long long backend;
+    const char *eol;
+    char out[32];
+    int n;
+
+    r->hook = NULL;
+    r->hook_ctx = NULL;
+    if (r->client == NULL || len < 4 || reply[0] != ':' ||
+        (eol = memchr(reply, '\r', len)) == NULL ||
+        !td_str2ll(reply + 1, (size_t)(eol - reply - 1), &primary)) {
+        free(ctx);
+        return 0;    /* delivered as it is */
+    }
+    receivers(ctx->kind, ctx->channel, ctx->len, &clients, &backend);
+    free(ctx);
+    n = snprintf(out, sizeof(out), ":%lld\r\n",
+                 TD_MAX(primary - backend, 0LL) + clients);
+    req_reply(r, out, (size_t)n);
+    return 1;
+}
+
+void
+pubsub_publish_hook(struct req *r, int shard, const struct resp_arg *channel)
+{
+    struct publish_ctx *ctx = td_malloc(sizeof(*ctx) + channel->len + 1);
+
+    ctx->kind = shard ? PS_SHARD : PS_CHANNEL;
+    ctx->len = channel->len;
+    memcpy(ctx->channel, channel->ptr, channel->len);
+    ctx->channel[channel->len] = '\0';
+    r->hook = publish_reply;
+    r->hook_ctx = ctx;
+}
+
 /* ---- the subscriber connection ------------------------------------- */
 
 static void

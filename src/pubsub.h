@@ -36,6 +36,13 @@ void pubsub_unsubscribe(struct client *c, enum pubsub_kind kind,
 void pubsub_command(struct client *c, size_t argc,
                     const struct resp_arg *argv);
 
+/* PUBLISH (SPUBLISH when shard) on channel, about to go to the primary
+ * for request r: its reply will count tandem's clients, not tandem's
+ * one connection. */
+struct req;
+void pubsub_publish_hook(struct req *r, int shard,
+                         const struct resp_arg *channel);
+
 /* Subscriptions of c (RESP2's subscribed mode when > 0). */
 size_t pubsub_count(const struct client *c);
 /* The client is going, or RESET: every subscription ends. */

@@ -1626,7 +1626,12 @@ START_TEST(test_pubsub_fans_out_from_one_backend_subscription)
     freeReplyObject(r);
     /* Published through tandem and directly on the primary: both
      * reach every subscriber. */
-    freeReplyObject(harness_cmd(pub, "PUBLISH news one"));
+    /* Redis's count: the clients reached (two on the channel, one on a
+     * matching pattern), not tandem's one backend connection. */
+    r = harness_cmd(pub, "PUBLISH news one");
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    ck_assert_int_eq(r->integer, 3);
+    freeReplyObject(r);
     freeReplyObject(harness_cmd(direct, "PUBLISH news two"));
     for (i = 0; i < 2; i++) {
         redisContext *s = i == 0 ? s1 : s2;
