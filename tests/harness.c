@@ -72,8 +72,8 @@ make_dir(struct proc *p, const char *what)
 }
 
 /* fork + exec with stdout/stderr to p->log. */
-static pid_t
-spawn(struct proc *p, char *const *argv)
+pid_t
+harness_spawn(struct proc *p, char *const *argv)
 {
     pid_t pid = fork();
 
@@ -176,7 +176,7 @@ harness_start_redis(struct proc *p, const char *const *extra)
             argv[n++] = (char *)extra[i];
         }
         argv[n] = NULL;
-        p->pid = spawn(p, argv);
+        p->pid = harness_spawn(p, argv);
         if (p->pid > 0 && wait_for_ping(p, 10000) == 0) {
             return 0;
         }
@@ -225,7 +225,7 @@ harness_start_tandem(struct proc *p, int primary_port,
             argv[n++] = (char *)extra[i];
         }
         argv[n] = NULL;
-        p->pid = spawn(p, argv);
+        p->pid = harness_spawn(p, argv);
         if (p->pid > 0 && wait_for_ping(p, 10000) == 0) {
             long long deadline = now_ms() + 10000;
             redisContext *c;
@@ -274,7 +274,7 @@ harness_run_tandem(const char *const *args, char *out, size_t outlen,
         n++;
     }
     argv[n] = NULL;
-    p.pid = spawn(&p, argv);
+    p.pid = harness_spawn(&p, argv);
     deadline = now_ms() + timeout_ms;
     while (now_ms() < deadline) {
         pid_t r = waitpid(p.pid, &status, WNOHANG);
@@ -514,7 +514,7 @@ harness_spawn_tandem(struct proc *p, const char *const *args)
         n++;
     }
     argv[n] = NULL;
-    p->pid = spawn(p, argv);
+    p->pid = harness_spawn(p, argv);
     return p->pid > 0 ? 0 : -1;
 }
 
@@ -640,7 +640,7 @@ harness_start_redis_on_port(struct proc *p, int port,
             argv[n++] = (char *)extra[i];
         }
         argv[n] = NULL;
-        p->pid = spawn(p, argv);
+        p->pid = harness_spawn(p, argv);
         if (p->pid > 0 && wait_for_ping(p, 10000) == 0) {
             return 0;
         }

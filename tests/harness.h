@@ -37,6 +37,10 @@ int harness_start_tandem(struct proc *p, int primary_port,
 int harness_run_tandem(const char *const *args, char *out, size_t outlen,
                        int timeout_ms);
 
+/* fork + exec of argv with stdout and stderr appended to p->log and the
+ * child killed if the test dies. Returns the pid, or -1. */
+pid_t harness_spawn(struct proc *p, char *const *argv);
+
 /* SIGTERM, wait up to 5 s, then SIGKILL. */
 void harness_stop(struct proc *p);
 /* Sends a signal to the process. */

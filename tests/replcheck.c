@@ -981,24 +981,9 @@ replcheck_start_redis_at(struct proc *p, int port, const char *dir,
             argv[n++] = (char *)extra[i];
         }
         argv[n] = NULL;
-        pid = fork();
+        pid = harness_spawn(p, argv);
         if (pid < 0) {
             return -1;
-        }
-        if (pid == 0) {
-            int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-            int devnull = open("/dev/null", O_RDONLY);
-
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (fd >= 0) {
-                dup2(fd, 1);
-                dup2(fd, 2);
-            }
-            if (devnull >= 0) {
-                dup2(devnull, 0);
-            }
-            execvp(argv[0], argv);
-            _exit(127);
         }
         p->pid = pid;
         while (replcheck_now_ms() < deadline) {
