@@ -151,20 +151,6 @@ effects_classify(const struct cmd *cmd, size_t argc,
     return EFFECT_AS_SENT;
 }
 
-static redisReply *
-parse_reply(const char *p, size_t len)
-{
-    redisReader *r = redisReaderCreate();
-    void *obj = NULL;
-
-    if (redisReaderFeed(r, p, len) != REDIS_OK ||
-        redisReaderGetReply(r, &obj) != REDIS_OK) {
-        obj = NULL;
-    }
-    redisReaderFree(r);
-    return obj;
-}
-
 static void
 add_cmd2(struct buf *out, const char *cmd, const struct resp_arg *a)
 {
@@ -485,7 +471,7 @@ effects_render(enum effect e, const struct cmd *cmd, size_t argc,
         break;
     }
 
-    r = parse_reply(reply, rlen);
+    r = resp_read_reply(reply, rlen);
     if (r == NULL) {
         return -1;
     }

@@ -291,29 +291,22 @@ static void
 on_databases(void *ctx, const char *reply, size_t len)
 {
     struct pipe *p = ctx;
-    redisReader *reader;
-    void *obj = NULL;
+    redisReply *r;
 
     if (reply == NULL) {
         return;
     }
-    reader = redisReaderCreate();
-    if (redisReaderFeed(reader, reply, len) == REDIS_OK &&
-        redisReaderGetReply(reader, &obj) == REDIS_OK && obj != NULL) {
-        redisReply *r = obj;
-
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-            r->element[1]->type == REDIS_REPLY_STRING) {
-            p->databases = atoll(r->element[1]->str);
-        } else {
-            log_notice("CONFIG GET databases failed on the primary; "
-                       "assuming 16 databases");
-        }
+    r = resp_read_reply(reply, len);
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING) {
+        p->databases = atoll(r->element[1]->str);
+    } else {
+        log_notice("CONFIG GET databases failed on the primary; "
+                   "assuming 16 databases");
     }
-    if (obj != NULL) {
-        freeReplyObject(obj);
+    if (r != NULL) {
+        freeReplyObject(r);
     }
-    redisReaderFree(reader);
     if (p->databases <= 0) {
         p->databases = 16;
     }

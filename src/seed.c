@@ -204,20 +204,6 @@ transfer(struct replica *r, long long db, const char *key, size_t klen)
 
 /* ---- scan ------------------------------------------------------------ */
 
-static redisReply *
-parse(const char *reply, size_t len)
-{
-    redisReader *rd = redisReaderCreate();
-    void *obj = NULL;
-
-    if (redisReaderFeed(rd, reply, len) != REDIS_OK ||
-        redisReaderGetReply(rd, &obj) != REDIS_OK) {
-        obj = NULL;
-    }
-    redisReaderFree(rd);
-    return obj;
-}
-
 static void
 next_db(struct replica *r)
 {
@@ -278,7 +264,7 @@ on_scan(void *ctx, const char *reply, size_t len)
         return;
     }
     s->scan_inflight = 0;
-    rr = parse(reply, len);
+    rr = resp_read_reply(reply, len);
     if (rr == NULL || rr->type != REDIS_REPLY_ARRAY || rr->elements != 2 ||
         rr->element[0]->type != REDIS_REPLY_STRING ||
         rr->element[1]->type != REDIS_REPLY_ARRAY) {
