@@ -30,7 +30,9 @@ enum block_kind {
     BK_LMPOP,     /* BLMPOP: LMPOP, same reply */
     BK_ZPOP,      /* BZPOPMIN/MAX: ZMPOP, reply [key, member, score] */
     BK_ZMPOP,     /* BZMPOP: ZMPOP, same reply */
-    BK_MOVE       /* BRPOPLPUSH, BLMOVE: RPOPLPUSH/LMOVE, reply elem */
+    BK_MOVE,      /* BRPOPLPUSH, BLMOVE: RPOPLPUSH/LMOVE, reply elem */
+    BK_STREAM     /* XREAD, XREADGROUP ... BLOCK: without BLOCK, same
+                   * reply */
 };
 
 struct blocked {
@@ -50,6 +52,14 @@ struct blocked {
     int             in_flight;
     int             again;        /* a key was touched while in flight */
     int             right;        /* popped from the right (LMPOP) */
+
+    /* XREAD's "$" ids are resolved to each stream's last id first; the
+     * try is built when the last resolution comes back. */
+    size_t          resolving;    /* XINFO STREAM replies awaited */
+    struct buf      resolve_error;/* the first error among them */
+    size_t          nform;
+    char            **form;       /* the try's arguments, owned */
+    size_t          *flens;
 };
 
 static struct blocked *head = NULL;   /* oldest first */
@@ -62,7 +72,7 @@ static long long touched_db = -2;     /* which db (-1: all) */
 
 static const char *const supported[] = {
     "blpop", "brpop", "blmpop", "bzpopmin", "bzpopmax", "bzmpop",
-    "brpoplpush", "blmove",
+    "brpoplpush", "blmove", "xread", "xreadgroup",
 };
 
 int
@@ -114,7 +124,13 @@ free_entry(struct blocked *b)
     }
     free(b->keys);
     free(b->klens);
+    for (i = 0; i < b->nform; i++) {
+        free(b->form[i]);
+    }
+    free(b->form);
+    free(b->flens);
     buf_free(&b->retry);
+    buf_free(&b->resolve_error);
     free(b);
 }
 
@@ -307,8 +323,11 @@ on_try(struct req *r, const char *reply, size_t len)
 
     b->in_flight = 0;
     if (b->client == NULL) {
-        /* Gone meanwhile: what was popped goes back. */
-        if (!is_empty(reply, len) && reply[0] != '-') {
+        /* Gone meanwhile: what was popped goes back. (Entries an
+         * XREADGROUP delivered stay pending for the consumer: they can
+         * be claimed, as after a consumer crash.) */
+        if (b->kind != BK_STREAM && !is_empty(reply, len) &&
+            reply[0] != '-') {
             redisReply *rr = resp_read_reply(reply, len);
 
             if (rr != NULL) {
@@ -352,7 +371,7 @@ timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
     struct blocked *b = t->data;
 
     b->timed_out = 1;
-    if (!b->in_flight) {
+    if (!b->in_flight && b->resolving == 0) {
         deliver_timeout(b);
         finish(b);
     }
@@ -383,6 +402,283 @@ parse_timeout(struct client *c, const struct resp_arg *a, double *secs)
     return 1;
 }
 
+/* Parks c on keys (in its db) until a try succeeds or secs pass (0:
+ * forever). The caller builds the try and sends it. */
+static struct blocked *
+park(struct client *c, enum block_kind kind, double secs, size_t nkeys,
+     const struct resp_arg *keys)
+{
+    struct blocked *b = td_calloc(1, sizeof(*b));
+    size_t i;
+
+    b->client = c;
+    b->kind = kind;
+    b->db = c->db;
+    buf_init(&b->retry);
+    buf_init(&b->resolve_error);
+    b->nkeys = nkeys;
+    b->keys = td_calloc(nkeys + 1, sizeof(*b->keys));
+    b->klens = td_calloc(nkeys + 1, sizeof(*b->klens));
+    for (i = 0; i < nkeys; i++) {
+        b->keys[i] = td_strndup(keys[i].ptr, keys[i].len);
+        b->klens[i] = keys[i].len;
+        keyset_add(&keys_blocked, b->db, b->keys[i], b->klens[i]);
+    }
+    b->req = client_req_push(c);
+    b->req->hook = on_try;
+    b->req->hook_ctx = b;
+    ev_timer_init(&b->timer, timeout_cb, secs, 0.0);
+    b->timer.data = b;
+    if (secs > 0) {
+        ev_timer_start(srv.loop, &b->timer);
+    }
+    b->prev = tail;
+    if (tail != NULL) {
+        tail->next = b;
+    } else {
+        head = b;
+    }
+    tail = b;
+    nblocked++;
+    c->blocked = b;
+    client_block(c);
+    return b;
+}
+
+/* The try, once every "$" has its id. */
+static void
+resolved(struct blocked *b)
+{
+    struct resp_arg *argv = td_calloc(b->nform, sizeof(*argv));
+    size_t i;
+
+    if (b->client == NULL) {
+        unlink_entry(b);
+        free_entry(b);
+        free(argv);
+        return;
+    }
+    if (b->resolve_error.len > 0) {
+        b->req->hook = NULL;
+        req_reply(b->req, buf_head(&b->resolve_error), b->resolve_error.len);
+        finish(b);
+        free(argv);
+        return;
+    }
+    if (b->timed_out) {
+        deliver_timeout(b);
+        finish(b);
+        free(argv);
+        return;
+    }
+    for (i = 0; i < b->nform; i++) {
+        argv[i].ptr = b->form[i];
+        argv[i].len = b->flens[i];
+    }
+    resp_add_command(&b->retry, b->nform, argv);
+    free(argv);
+    send_try(b);
+}
+
+struct resolution {
+    struct blocked *b;
+    size_t         arg;      /* which of b->form is "$" */
+};
+
+/* XINFO STREAM's reply: the stream's last-generated-id replaces "$"; a
+ * stream that does not exist yet starts from 0-0, as in Redis. */
+static void
+on_resolve(void *ctx, const char *reply, size_t len)
+{
+    struct resolution *res = ctx;
+    struct blocked *b = res->b;
+    redisReply *rr = reply != NULL ? resp_read_reply(reply, len) : NULL;
+    const char *id = NULL;
+    size_t idlen = 0;
+    size_t i;
+
+    if (rr != NULL && rr->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i + 1 < rr->elements; i += 2) {
+            const redisReply *f = rr->element[i];
+
+            if (f->type == REDIS_REPLY_STRING &&
+                td_slice_eq(f->str, f->len, "last-generated-id") &&
+                rr->element[i + 1]->type == REDIS_REPLY_STRING) {
+                id = rr->element[i + 1]->str;
+                idlen = rr->element[i + 1]->len;
+            }
+        }
+    } else if (rr != NULL && rr->type == REDIS_REPLY_ERROR &&
+               strcmp(rr->str, "ERR no such key") == 0) {
+        id = "0-0";
+        idlen = 3;
+    }
+    if (id != NULL) {
+        free(b->form[res->arg]);
+        b->form[res->arg] = td_strndup(id, idlen);
+        b->flens[res->arg] = idlen;
+    } else if (b->resolve_error.len == 0) {
+        if (reply == NULL) {
+            char msg[512];
+
+            pipe_unavailable_error(&srv.pipe, msg, sizeof(msg) - 2);
+            buf_append(&b->resolve_error, msg, strlen(msg));
+            buf_append(&b->resolve_error, "\r\n", 2);
+        } else if (reply[0] == '-') {
+            buf_append(&b->resolve_error, reply, len);
+        } else {
+            static const char odd[] =
+                "-ERR tandem: unexpected XINFO STREAM reply\r\n";
+
+            buf_append(&b->resolve_error, odd, sizeof(odd) - 1);
+        }
+    }
+    if (rr != NULL) {
+        freeReplyObject(rr);
+    }
+    free(res);
+    if (--b->resolving == 0) {
+        resolved(b);
+    }
+}
+
+/* Redis's millisecond timeout of XREAD and XREADGROUP. */
+static int
+parse_timeout_ms(struct client *c, const struct resp_arg *a, double *secs)
+{
+    long long ms;
+
+    if (!td_str2ll(a->ptr, a->len, &ms)) {
+        dispatch_error(c, "timeout is not an integer or out of range");
+        return 0;
+    }
+    if (ms < 0) {
+        dispatch_error(c, "timeout is negative");
+        return 0;
+    }
+    *secs = (double)ms / 1000.0;
+    return 1;
+}
+
+/*
+ * XREAD [COUNT n] BLOCK ms STREAMS key... id... and XREADGROUP GROUP g c
+ * [COUNT n] BLOCK ms [NOACK] STREAMS key... id...: the try is the same
+ * command without BLOCK. Syntax errors are left to the primary: the
+ * first try answers them.
+ */
+static void
+stream_command(struct client *c, const struct cmd *cmd, size_t argc,
+               const struct resp_arg *argv)
+{
+    struct blocked *b;
+    size_t streams = 0;
+    size_t nkeys = 0;
+    double secs = 0;
+    size_t i;
+    size_t nform = 0;
+    int group = strcmp(cmd->name, "xreadgroup") == 0;
+    char *skip;
+
+    skip = td_calloc(argc, 1);
+    /* Redis's option parsing, in its order and with its words: the try
+     * must not meet an error the blocking form would not. */
+    for (i = 1; i < argc; i++) {
+        int more = i + 1 < argc;
+        const struct resp_arg *o = &argv[i];
+
+        if (td_slice_eq(o->ptr, o->len, "block") && more) {
+            if (!parse_timeout_ms(c, &argv[i + 1], &secs)) {
+                free(skip);
+                return;
+            }
+            skip[i] = skip[i + 1] = 1;
+            i++;
+        } else if (td_slice_eq(o->ptr, o->len, "count") && more) {
+            long long count;
+
+            if (!td_str2ll(argv[i + 1].ptr, argv[i + 1].len, &count)) {
+                dispatch_error(c, "value is not an integer or out of range");
+                free(skip);
+                return;
+            }
+            i++;
+        } else if (td_slice_eq(o->ptr, o->len, "streams") && more) {
+            streams = i;
+            if ((argc - streams - 1) % 2 != 0) {
+                /* Redis 7.0's words, for XREADGROUP too. */
+                dispatch_error(c, "Unbalanced XREAD list of streams: for "
+                                  "each stream key an ID or '$' must be "
+                                  "specified.");
+                free(skip);
+                return;
+            }
+            nkeys = (argc - streams - 1) / 2;
+            break;
+        } else if (td_slice_eq(o->ptr, o->len, "group") && i + 2 < argc) {
+            if (!group) {
+                dispatch_error(c, "The GROUP option is only supported by "
+                                  "XREADGROUP. You called XREAD instead.");
+                free(skip);
+                return;
+            }
+            i += 2;
+        } else if (td_slice_eq(o->ptr, o->len, "noack")) {
+            if (!group) {
+                dispatch_error(c, "The NOACK option is only supported by "
+                                  "XREADGROUP. You called XREAD instead.");
+                free(skip);
+                return;
+            }
+        } else {
+            dispatch_error(c, "syntax error");
+            free(skip);
+            return;
+        }
+    }
+    if (streams == 0) {
+        dispatch_error(c, "syntax error");
+        free(skip);
+        return;
+    }
+    b = park(c, BK_STREAM, secs, nkeys,
+             nkeys > 0 ? &argv[streams + 1] : NULL);
+    b->form = td_calloc(argc, sizeof(*b->form));
+    b->flens = td_calloc(argc, sizeof(*b->flens));
+    for (i = 0; i < argc; i++) {
+        if (skip[i]) {
+            continue;
+        }
+        b->form[nform] = td_strndup(argv[i].ptr, argv[i].len);
+        b->flens[nform] = argv[i].len;
+        nform++;
+    }
+    b->nform = nform;
+    free(skip);
+    /* "$": the ids after the keys, at the end of the form. */
+    for (i = 0; !group && i < nkeys; i++) {
+        size_t arg = nform - nkeys + i;
+
+        if (b->flens[arg] == 1 && b->form[arg][0] == '$') {
+            struct resolution *res = td_malloc(sizeof(*res));
+            const char *xargv[] = {"XINFO", "STREAM", b->keys[i]};
+            size_t xlens[] = {5, 6, b->klens[i]};
+            char *xcmd;
+            int xlen;
+
+            res->b = b;
+            res->arg = arg;
+            xlen = redisFormatCommandArgv(&xcmd, 3, xargv, xlens);
+            b->resolving++;
+            pipe_send_internal_db(&srv.pipe, b->db, xcmd, (size_t)xlen,
+                                  on_resolve, res);
+            redisFreeCommand(xcmd);
+        }
+    }
+    if (b->resolving == 0) {
+        resolved(b);
+    }
+}
+
 void
 block_command(struct client *c, const struct cmd *cmd, size_t argc,
               const struct resp_arg *argv)
@@ -400,6 +696,12 @@ block_command(struct client *c, const struct cmd *cmd, size_t argc,
     int right = 0;
     const char *n = cmd->name;
 
+    if (strcmp(n, "xread") == 0 || strcmp(n, "xreadgroup") == 0) {
+        free(form);
+        free(pos);
+        stream_command(c, cmd, argc, argv);
+        return;
+    }
     if (strcmp(n, "blpop") == 0 || strcmp(n, "brpop") == 0 ||
         strcmp(n, "bzpopmin") == 0 || strcmp(n, "bzpopmax") == 0) {
         int zset = n[1] == 'z';
@@ -454,41 +756,19 @@ block_command(struct client *c, const struct cmd *cmd, size_t argc,
     if (nk < 0) {
         nk = 0;
     }
-    b = td_calloc(1, sizeof(*b));
-    b->client = c;
-    b->kind = kind;
-    b->right = right;
-    b->db = c->db;
-    buf_init(&b->retry);
-    resp_add_command(&b->retry, nform, form);
-    free(form);
-    b->nkeys = (size_t)nk;
-    b->keys = td_calloc((size_t)nk + 1, sizeof(*b->keys));
-    b->klens = td_calloc((size_t)nk + 1, sizeof(*b->klens));
-    for (i = 0; i < nk; i++) {
-        b->keys[i] = td_strndup(argv[pos[i]].ptr, argv[pos[i]].len);
-        b->klens[i] = argv[pos[i]].len;
-        keyset_add(&keys_blocked, b->db, b->keys[i], b->klens[i]);
+    {
+        struct resp_arg *keys = td_calloc((size_t)nk + 1, sizeof(*keys));
+
+        for (i = 0; i < nk; i++) {
+            keys[i] = argv[pos[i]];
+        }
+        b = park(c, kind, secs, (size_t)nk, keys);
+        free(keys);
     }
     free(pos);
-    b->req = client_req_push(c);
-    b->req->hook = on_try;
-    b->req->hook_ctx = b;
-    ev_timer_init(&b->timer, timeout_cb, secs, 0.0);
-    b->timer.data = b;
-    if (secs > 0) {
-        ev_timer_start(srv.loop, &b->timer);
-    }
-    b->prev = tail;
-    if (tail != NULL) {
-        tail->next = b;
-    } else {
-        head = b;
-    }
-    tail = b;
-    nblocked++;
-    c->blocked = b;
-    client_block(c);
+    b->right = right;
+    resp_add_command(&b->retry, nform, form);
+    free(form);
     send_try(b);
 }
 
@@ -521,8 +801,8 @@ block_retry_touched(void)
         size_t i;
         int go = touched_all && (touched_db < 0 || touched_db == b->db);
 
-        if (b->timed_out || b->client == NULL) {
-            continue;
+        if (b->timed_out || b->client == NULL || b->resolving > 0) {
+            continue;    /* a try not yet sent sees the write anyway */
         }
         for (i = 0; i < b->nkeys && !go; i++) {
             go = keyset_has(&touched, b->db, b->keys[i], b->klens[i]);
@@ -548,7 +828,7 @@ block_unblock(struct client *c, int error)
     }
     b->timed_out = 1;
     b->unblock_error = error;
-    if (!b->in_flight) {
+    if (!b->in_flight && b->resolving == 0) {
         deliver_timeout(b);
         finish(b);
     }
@@ -565,7 +845,7 @@ block_client_gone(struct client *c)
     }
     c->blocked = NULL;
     b->client = NULL;
-    if (b->in_flight) {
+    if (b->in_flight || b->resolving > 0) {
         return;    /* its reply puts back what it popped, then frees */
     }
     b->req->hook = NULL;

@@ -75,8 +75,8 @@ static const struct refusal refusals[] = {
  * in cmd->route, so the common case costs one comparison:
  *   ROUTE_FORWARD          to the pipe
  *   ROUTE_READ             a read: to a replica when one may serve it
- *   ROUTE_XREAD            to the pipe unless it has BLOCK
- *   ROUTE_BLOCKING         refused (blocking)
+ *   ROUTE_XREAD            a read, or with BLOCK served by block.c
+ *   ROUTE_BLOCKING         served by block.c, or refused
  *   ROUTE_DB_ARGS          to the pipe unless it names the meta-db
  *   ROUTE_REFUSED + i      refused with refusals[i]
  */
@@ -94,8 +94,8 @@ static int touches_meta_db(const struct cmd *cmd, size_t argc,
                            const struct resp_arg *argv);
 
 static const char blocking_refusal[] =
-    "tandem: XREAD and XREADGROUP with BLOCK are not supported by this "
-    "version of tandem yet";
+    "tandem: this blocking command is not served by this version of "
+    "tandem (it would hold the shared connection to the primary)";
 
 static int
 decide_route(const struct cmd *cmd)
@@ -131,11 +131,27 @@ decide_route(const struct cmd *cmd)
     return ROUTE_FORWARD;
 }
 
-static const char *
-refusal_for(struct cmd *cmd, size_t argc, const struct resp_arg *argv)
+/* XREAD and XREADGROUP block with a BLOCK option. Options come before
+ * STREAMS; after it are keys and ids, which may well be called "block". */
+static int
+xread_blocks(size_t argc, const struct resp_arg *argv)
 {
     size_t i;
 
+    for (i = 1; i < argc; i++) {
+        if (td_slice_eq(argv[i].ptr, argv[i].len, "streams")) {
+            return 0;
+        }
+        if (td_slice_eq(argv[i].ptr, argv[i].len, "block")) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const char *
+refusal_for(struct cmd *cmd, size_t argc, const struct resp_arg *argv)
+{
     if (cmd->route == ROUTE_UNKNOWN) {
         cmd->route = decide_route(cmd);
     }
@@ -144,16 +160,6 @@ refusal_for(struct cmd *cmd, size_t argc, const struct resp_arg *argv)
     case ROUTE_READ:
         return NULL;
     case ROUTE_XREAD:
-        /* Options come before STREAMS; after it are keys and ids, which
-         * may well be called "block". */
-        for (i = 1; i < argc; i++) {
-            if (td_slice_eq(argv[i].ptr, argv[i].len, "streams")) {
-                break;
-            }
-            if (td_slice_eq(argv[i].ptr, argv[i].len, "block")) {
-                return blocking_refusal;
-            }
-        }
         return NULL;
     case ROUTE_BLOCKING:
         return blocking_refusal;
@@ -420,7 +426,8 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
     if (cmd->route == ROUTE_UNKNOWN) {
         cmd->route = decide_route(cmd);
     }
-    if (cmd->route == ROUTE_BLOCKING && block_supported(cmd)) {
+    if ((cmd->route == ROUTE_BLOCKING && block_supported(cmd)) ||
+        (cmd->route == ROUTE_XREAD && xread_blocks(argc, argv))) {
         /* Inside MULTI a blocking pop does not block (Redis's rule): it
          * is queued as it is. */
         if (c->multi) {

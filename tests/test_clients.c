@@ -258,6 +258,9 @@ END_TEST
 
 /* ---- 2. queue: 100 consumers, 10 producers ------------------------- */
 
+/* The same queue over a list (RPUSH / BLPOP) or a stream with a consumer
+ * group (XADD / XREADGROUP BLOCK / XACK). */
+
 #define NCONSUMERS 100
 #define NPRODUCERS 10
 #define PER_PRODUCER 1000
@@ -273,6 +276,7 @@ static struct {
     long            errors;          /* failed commands */
     char            first_error[256];
     int             stop;
+    int             stream;          /* the stream form of the queue */
 } Q;
 
 struct worker {
@@ -329,34 +333,92 @@ q_received(void)
     return n;
 }
 
+static void
+q_bad(void)
+{
+    pthread_mutex_lock(&Q.lock);
+    Q.bad++;
+    pthread_mutex_unlock(&Q.lock);
+}
+
+/* XREADGROUP's reply: [[jobs, [[id, [e, value]], ...]]]; each entry is
+ * delivered and acknowledged. Returns 0 when a command failed. */
+static int
+stream_deliver(struct worker *w, const redisReply *r)
+{
+    const redisReply *entries;
+    size_t i;
+
+    if (r->type == REDIS_REPLY_NIL) {
+        return 1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
+        r->element[0]->elements != 2 ||
+        strcmp(r->element[0]->element[0]->str, "jobs") != 0) {
+        q_bad();
+        return 1;
+    }
+    entries = r->element[0]->element[1];
+    for (i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        redisReply *ack;
+
+        if (e->elements != 2 || e->element[1]->elements != 2) {
+            q_bad();
+            continue;
+        }
+        q_deliver(e->element[1]->element[1]->str);
+        w->got++;
+        ack = redisCommand(w->c, "XACK jobs g %s", e->element[0]->str);
+        if (ack == NULL || ack->type != REDIS_REPLY_INTEGER ||
+            ack->integer != 1) {
+            q_error("XACK", w->c, ack);
+            if (ack != NULL) {
+                freeReplyObject(ack);
+            }
+            return 0;
+        }
+        freeReplyObject(ack);
+    }
+    return 1;
+}
+
 static void *
 consumer_main(void *arg)
 {
     struct worker *w = arg;
 
     while (!q_stopping()) {
-        redisReply *r = redisCommand(w->c, "BLPOP queue 5");
+        redisReply *r = Q.stream
+            ? redisCommand(w->c, "XREADGROUP GROUP g c%d COUNT 10 BLOCK 5000 "
+                                 "STREAMS jobs >", w->idx)
+            : redisCommand(w->c, "BLPOP queue 5");
 
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            q_error("BLPOP", w->c, r);
+            q_error(Q.stream ? "XREADGROUP" : "BLPOP", w->c, r);
             if (r != NULL) {
                 freeReplyObject(r);
             }
             break;
         }
+        if (Q.stream) {
+            int ok = stream_deliver(w, r);
+
+            freeReplyObject(r);
+            if (!ok) {
+                break;
+            }
+            continue;
+        }
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
             r->element[1]->type == REDIS_REPLY_STRING) {
             if (strcmp(r->element[0]->str, "queue") != 0) {
-                pthread_mutex_lock(&Q.lock);
-                Q.bad++;
-                pthread_mutex_unlock(&Q.lock);
+                q_bad();
             }
             q_deliver(r->element[1]->str);
             w->got++;
         } else if (r->type != REDIS_REPLY_NIL) {
-            pthread_mutex_lock(&Q.lock);
-            Q.bad++;
-            pthread_mutex_unlock(&Q.lock);
+            q_bad();
         }
         freeReplyObject(r);
     }
@@ -376,6 +438,28 @@ producer_main(void *arg)
         int         argc = 0;
         redisReply *r;
 
+        if (Q.stream) {
+            /* CHUNK XADDs pipelined: one write, CHUNK replies. */
+            int sent = 0;
+
+            for (k = 0; k < CHUNK && n < PER_PRODUCER; k++, n++, sent++) {
+                snprintf(elems[k], sizeof(elems[k]), "p%d:%d", w->idx, n);
+                redisAppendCommand(w->c, "XADD jobs * e %s", elems[k]);
+            }
+            for (k = 0; k < sent; k++) {
+                if (redisGetReply(w->c, (void **)&r) != REDIS_OK ||
+                    r->type != REDIS_REPLY_STRING) {
+                    q_error("XADD", w->c, r);
+                    if (r != NULL) {
+                        freeReplyObject(r);
+                    }
+                    return NULL;
+                }
+                freeReplyObject(r);
+            }
+            w->got += sent;
+            continue;
+        }
         argv[argc++] = "RPUSH";
         argv[argc++] = "queue";
         for (k = 0; k < CHUNK && n < PER_PRODUCER; k++, n++) {
@@ -396,7 +480,60 @@ producer_main(void *arg)
     return NULL;
 }
 
-START_TEST(test_queue_100_consumers_10_producers)
+/* The consumer group itself (what XREADGROUP and XACK changed, which the
+ * key comparison's XRANGE does not show) is the same on every replica. */
+static void
+assert_group_state_replicated(void)
+{
+    static const char *const fields[] = {"consumers", "pending",
+                                         "last-delivered-id", "entries-read"};
+    char want[4][64], got[64];
+    redisContext *c;
+    redisReply *r;
+    size_t f, i;
+    int k;
+
+    for (k = -1; k < NREPLICAS; k++) {
+        c = harness_connect(k < 0 ? F.primary.port : F.replica[k].port);
+        r = redisCommand(c, "XINFO GROUPS jobs");
+        ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ARRAY &&
+                          r->elements == 1,
+                      "XINFO GROUPS on %s", k < 0 ? "primary" : "replica");
+        for (f = 0; f < 4; f++) {
+            got[0] = '\0';
+            for (i = 0; i + 1 < r->element[0]->elements; i += 2) {
+                const redisReply *v = r->element[0]->element[i + 1];
+
+                if (strcmp(r->element[0]->element[i]->str, fields[f]) != 0) {
+                    continue;
+                }
+                if (v->type == REDIS_REPLY_INTEGER) {
+                    snprintf(got, sizeof(got), "%lld", v->integer);
+                } else if (v->type == REDIS_REPLY_STRING) {
+                    snprintf(got, sizeof(got), "%s", v->str);
+                }
+            }
+            if (k < 0) {
+                snprintf(want[f], sizeof(want[f]), "%s", got);
+            } else {
+                ck_assert_msg(strcmp(want[f], got) == 0,
+                              "replica %d: group %s %s, primary %s", k,
+                              fields[f], got, want[f]);
+            }
+        }
+        if (k < 0) {
+            printf("clients: stream group on the primary: consumers %s, "
+                   "pending %s, last-delivered-id %s, entries-read %s; the "
+                   "same on every replica\n", want[0], want[1], want[2],
+                   want[3]);
+        }
+        freeReplyObject(r);
+        redisFree(c);
+    }
+}
+
+static void
+run_queue(int stream)
 {
     static struct worker cons[NCONSUMERS];
     static struct worker prod[NPRODUCERS];
@@ -409,7 +546,11 @@ START_TEST(test_queue_100_consumers_10_producers)
     fleet_start(NULL);
     memset(&Q, 0, sizeof(Q));
     pthread_mutex_init(&Q.lock, NULL);
+    Q.stream = stream;
     admin = harness_connect(F.tandem.port);
+    if (stream) {
+        cmd_status(admin, "OK", "XGROUP CREATE jobs g $ MKSTREAM");
+    }
     /* Connections are made here: harness_connect aborts on failure. */
     for (i = 0; i < NCONSUMERS; i++) {
         memset(&cons[i], 0, sizeof(cons[i]));
@@ -479,8 +620,20 @@ START_TEST(test_queue_100_consumers_10_producers)
                NCONSUMERS, NPRODUCERS, PER_PRODUCER, Q.received, lost, dup,
                Q.bad, Q.errors, busiest, idle, unblocked);
     }
-    left = cmd_int(admin, "LLEN queue");
-    printf("clients: queue: %lld left in the queue\n", left);
+    if (stream) {
+        /* Everything delivered was acknowledged: nothing pending. */
+        redisReply *r = redisCommand(admin, "XPENDING jobs g");
+
+        ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ARRAY &&
+                          r->elements == 4,
+                      "XPENDING gave no summary");
+        left = r->element[0]->integer;
+        freeReplyObject(r);
+    } else {
+        left = cmd_int(admin, "LLEN queue");
+    }
+    printf("clients: queue (%s): %lld left %s\n", stream ? "stream" : "list",
+           left, stream ? "pending" : "in the queue");
     fflush(stdout);
     ck_assert_msg(Q.errors == 0, "%ld commands failed, first: %s", Q.errors,
                   Q.first_error);
@@ -490,10 +643,26 @@ START_TEST(test_queue_100_consumers_10_producers)
     ck_assert_msg(Q.bad == 0, "%ld unexpected replies", Q.bad);
     ck_assert_msg(Q.received == TOTAL, "received %ld, expected %d",
                   Q.received, TOTAL);
-    ck_assert_msg(left == 0, "%lld elements left in the queue", left);
+    ck_assert_msg(left == 0, "%lld elements left", left);
     redisFree(admin);
     pthread_mutex_destroy(&Q.lock);
     assert_replicas_identical();
+    if (stream) {
+        assert_group_state_replicated();
+    }
+}
+
+START_TEST(test_queue_100_consumers_10_producers)
+{
+    run_queue(0);
+}
+END_TEST
+
+/* The same with XREADGROUP BLOCK: each entry delivered to exactly one
+ * consumer, acknowledged, and the replicas hold the same stream. */
+START_TEST(test_stream_group_100_consumers_10_producers)
+{
+    run_queue(1);
 }
 END_TEST
 
@@ -685,6 +854,7 @@ main(void)
 
     add_case(s, "redis_py", test_redis_py_client_behaviours);
     add_case(s, "queue", test_queue_100_consumers_10_producers);
+    add_case(s, "stream_group", test_stream_group_100_consumers_10_producers);
     add_case(s, "many_clients",
              test_many_blocked_clients_and_subscribers_cost_no_backend_connections);
     sr = srunner_create(s);

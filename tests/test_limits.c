@@ -784,7 +784,18 @@ START_TEST(test_output_hard_limit_cuts_a_client_that_does_not_read)
 
     fd = start_slow_reader(tandem.port);
     rfd = start_slow_reader(ref.port);
-    sleep_ms(1000);
+    /* Until tandem has cut it (at most 15 s: a loaded machine may take
+     * more than a second to pass 10 MB through the primary). */
+    {
+        long long until = now_ms() + 15000;
+
+        sleep_ms(1000);
+        while (info_ll(tandem.port, "stats",
+                       "client_output_buffer_limit_disconnections") < 1 &&
+               now_ms() < until) {
+            sleep_ms(100);
+        }
+    }
     assert_cut(fd, tandem.port);
     assert_cut(rfd, ref.port);
     ck_assert_int_ge(info_ll(tandem.port, "stats",
@@ -969,7 +980,7 @@ END_TEST
 
 START_TEST(test_idle_client_closed_after_timeout_active_one_not)
 {
-    static const char *const args[] = {"--timeout", "1", NULL};
+    static const char *const args[] = {"--timeout", "2", NULL};
     long long start;
     long long closed_ms = -1;
     int idle;
@@ -982,8 +993,9 @@ START_TEST(test_idle_client_closed_after_timeout_active_one_not)
     start = now_ms();
     idle = harness_raw_connect(tandem.port);
     active = harness_raw_connect(tandem.port);
-    /* 3.3 s of a PING every 300 ms on one, silence on the other. */
-    for (i = 0; i < 11; i++) {
+    /* 4.5 s of a PING every 300 ms on one, silence on the other (2 s:
+     * a loaded machine can stall the active one for a second). */
+    for (i = 0; i < 15; i++) {
         char out[64];
         int closed = 0;
         size_t got;
@@ -1000,9 +1012,9 @@ START_TEST(test_idle_client_closed_after_timeout_active_one_not)
             sleep_ms(300);
         }
     }
-    ck_assert_msg(closed_ms >= 0, "idle client still open after 3.3 s");
-    ck_assert_msg(closed_ms >= 900, "idle client closed after %lld ms, "
-                  "before the 1 s timeout", closed_ms);
+    ck_assert_msg(closed_ms >= 0, "idle client still open after 4.5 s");
+    ck_assert_msg(closed_ms >= 1900, "idle client closed after %lld ms, "
+                  "before the 2 s timeout", closed_ms);
     ping_pong(active);
     close(active);
     close(idle);

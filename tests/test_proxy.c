@@ -1750,8 +1750,6 @@ END_TEST
 START_TEST(test_refused_commands_answer_clear_errors_and_keep_working)
 {
     static const char *const refused[] = {
-        "XREAD BLOCK 0 STREAMS s $",
-        "XREAD COUNT 1 BLOCK 0 STREAMS s $",
         "REPLICAOF no one",
         "SLAVEOF no one",
         "SHUTDOWN",
@@ -1783,7 +1781,7 @@ START_TEST(test_refused_commands_answer_clear_errors_and_keep_working)
 
     /* Pipelined between forwarded commands, the refusal keeps its slot. */
     redisAppendCommand(c, "INCR p");
-    redisAppendCommand(c, "XREAD BLOCK 0 STREAMS s $");
+    redisAppendCommand(c, "DEBUG SLEEP 0");
     redisAppendCommand(c, "INCR p");
     redisAppendCommand(c, "SHUTDOWN");
     redisAppendCommand(c, "INCR p");
@@ -1846,6 +1844,174 @@ START_TEST(test_xread_without_block_is_forwarded)
     ck_assert_int_eq(r->elements, 1);
     freeReplyObject(r);
     redisFree(c);
+}
+END_TEST
+
+/* XREAD and XREADGROUP with BLOCK wait in tandem like the blocking pops:
+ * "$" is the stream's last id when the command arrived, the timeout is
+ * in milliseconds, and the reply is the non-blocking form's. */
+START_TEST(test_xread_block_waits_in_tandem)
+{
+    redisContext *a = harness_connect(tandem.port);
+    redisContext *b = harness_connect(tandem.port);
+    redisContext *p = harness_connect(tandem.port);
+    redisContext *d = harness_connect(redis.port);
+    redisReply *r;
+    long long t0;
+    int k;
+
+    r = harness_cmd(p, "XADD s 1-1 f old");
+    assert_bulk(r, "1-1");
+    freeReplyObject(r);
+    /* "$" waits for what comes after the command, not the entry before. */
+    ck_assert_int_eq(redisAppendCommand(a, "XREAD BLOCK 5000 STREAMS s $"),
+                     REDIS_OK);
+    ck_assert_int_eq(redisAppendCommand(a, "PING"), REDIS_OK);
+    ck_assert_int_eq(redisBufferWrite(a, &(int){0}), REDIS_OK);
+    usleep(100000);
+    r = harness_cmd(p, "XADD s 2-1 f new");
+    assert_bulk(r, "2-1");
+    freeReplyObject(r);
+    ck_assert_int_eq(redisGetReply(a, (void **)&r), REDIS_OK);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->elements, 1);
+    ck_assert_str_eq(r->element[0]->element[0]->str, "s");
+    ck_assert_int_eq(r->element[0]->element[1]->elements, 1);
+    ck_assert_str_eq(r->element[0]->element[1]->element[0]->element[0]->str,
+                     "2-1");
+    freeReplyObject(r);
+    ck_assert_int_eq(redisGetReply(a, (void **)&r), REDIS_OK);
+    ck_assert_str_eq(r->str, "PONG");
+    freeReplyObject(r);
+    /* Timeout in milliseconds: the null array after about that long. */
+    t0 = now_ms();
+    r = harness_cmd(a, "XREAD BLOCK 300 STREAMS s $");
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    ck_assert_msg(now_ms() - t0 >= 250, "timed out after %lld ms",
+                  now_ms() - t0);
+    /* A stream that does not exist yet: "$" is 0-0, as in Redis. */
+    ck_assert_int_eq(redisAppendCommand(a, "XREAD COUNT 5 BLOCK 0 STREAMS "
+                                           "later s $ $"), REDIS_OK);
+    ck_assert_int_eq(redisBufferWrite(a, &(int){0}), REDIS_OK);
+    usleep(100000);
+    freeReplyObject(harness_cmd(p, "XADD later 5-5 f v"));
+    ck_assert_int_eq(redisGetReply(a, (void **)&r), REDIS_OK);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_str_eq(r->element[0]->element[0]->str, "later");
+    freeReplyObject(r);
+    /* Errors in Redis's words and order, compared with the primary fed the
+     * same commands (without BLOCK's wait when they fail). */
+    {
+        static const char *const bad[] = {
+            "XREAD BLOCK abc STREAMS s 0",
+            "XREAD BLOCK -1 STREAMS s 0",
+            "XREAD BLOCK 10 STREAMS s",
+            "XREAD BLOCK 10 STREAMS",
+            "XREAD COUNT x BLOCK 10 STREAMS s 0",
+            "XREAD GROUP g c BLOCK 10 STREAMS s 0",
+            "XREAD NOACK BLOCK 10 STREAMS s 0",
+            "XREAD BOGUS BLOCK 10 STREAMS s 0",
+            "XREADGROUP GROUP g c BLOCK 10 STREAMS s",
+            "XREADGROUP GROUP nogroup c BLOCK 10 STREAMS s >",
+            "XREAD BLOCK 10 STREAMS str $",
+        };
+        size_t i;
+
+        freeReplyObject(harness_cmd(p, "SET str x"));
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            redisReply *want = harness_cmd(d, bad[i]);
+
+            r = harness_cmd(a, bad[i]);
+            ck_assert_msg(want->type == REDIS_REPLY_ERROR,
+                          "%s: Redis gave no error", bad[i]);
+            ck_assert_msg(r->type == REDIS_REPLY_ERROR &&
+                              strcmp(r->str, want->str) == 0,
+                          "%s: tandem '%s', Redis '%s'", bad[i],
+                          r->type == REDIS_REPLY_ERROR ? r->str : "(none)",
+                          want->str);
+            freeReplyObject(r);
+            freeReplyObject(want);
+        }
+    }
+    /* Consumer groups: two consumers blocked on ">", each new entry goes
+     * to exactly one of them, first-blocked first-served. */
+    EXPECT_STATUS(p, "OK", "XGROUP CREATE s g $");
+    ck_assert_int_eq(redisAppendCommand(a, "XREADGROUP GROUP g ca BLOCK 5000 "
+                                           "STREAMS s >"), REDIS_OK);
+    ck_assert_int_eq(redisBufferWrite(a, &(int){0}), REDIS_OK);
+    usleep(50000);
+    ck_assert_int_eq(redisAppendCommand(b, "XREADGROUP GROUP g cb BLOCK 5000 "
+                                           "STREAMS s >"), REDIS_OK);
+    ck_assert_int_eq(redisBufferWrite(b, &(int){0}), REDIS_OK);
+    usleep(50000);
+    freeReplyObject(harness_cmd(p, "XADD s 3-1 f x"));
+    ck_assert_int_eq(redisGetReply(a, (void **)&r), REDIS_OK);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_str_eq(r->element[0]->element[1]->element[0]->element[0]->str,
+                     "3-1");
+    freeReplyObject(r);
+    freeReplyObject(harness_cmd(p, "XADD s 4-1 f y"));
+    ck_assert_int_eq(redisGetReply(b, (void **)&r), REDIS_OK);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_str_eq(r->element[0]->element[1]->element[0]->element[0]->str,
+                     "4-1");
+    freeReplyObject(r);
+    r = harness_cmd(d, "XPENDING s g");
+    ck_assert_int_eq(r->element[0]->integer, 2);
+    freeReplyObject(r);
+    /* An XADD racing each try is never missed. */
+    for (k = 0; k < 50; k++) {
+        char id[32];
+
+        snprintf(id, sizeof(id), "%d-1", 10 + k);
+        ck_assert_int_eq(redisAppendCommand(a, "XREADGROUP GROUP g ca BLOCK "
+                                               "2000 STREAMS s >"), REDIS_OK);
+        ck_assert_int_eq(redisBufferWrite(a, &(int){0}), REDIS_OK);
+        freeReplyObject(harness_cmd(p, "XADD s %s f v", id));
+        ck_assert_int_eq(redisGetReply(a, (void **)&r), REDIS_OK);
+        ck_assert_msg(r->type == REDIS_REPLY_ARRAY,
+                      "XREADGROUP %d got nothing", k);
+        freeReplyObject(r);
+    }
+    /* CLIENT UNBLOCK answers it as a timeout. */
+    {
+        long long id;
+
+        r = harness_cmd(b, "CLIENT ID");
+        id = r->integer;
+        freeReplyObject(r);
+        ck_assert_int_eq(redisAppendCommand(b, "XREAD BLOCK 0 STREAMS s $"),
+                         REDIS_OK);
+        ck_assert_int_eq(redisBufferWrite(b, &(int){0}), REDIS_OK);
+        usleep(100000);
+        ck_assert_str_eq(harness_info_field(p, "clients", "blocked_clients"),
+                         "1");
+        EXPECT_INT(p, 1, "CLIENT UNBLOCK %lld", id);
+        ck_assert_int_eq(redisGetReply(b, (void **)&r), REDIS_OK);
+        ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+        freeReplyObject(r);
+    }
+    /* A client that leaves while blocked is forgotten. */
+    ck_assert_int_eq(redisAppendCommand(b, "XREAD BLOCK 0 STREAMS s $"),
+                     REDIS_OK);
+    ck_assert_int_eq(redisBufferWrite(b, &(int){0}), REDIS_OK);
+    usleep(100000);
+    redisFree(b);
+    usleep(100000);
+    ck_assert_str_eq(harness_info_field(p, "clients", "blocked_clients"),
+                     "0");
+    /* Inside MULTI, BLOCK does not block (Redis's rule). */
+    EXPECT_STATUS(a, "OK", "MULTI");
+    EXPECT_STATUS(a, "QUEUED", "XREAD BLOCK 0 STREAMS nothing $");
+    r = harness_cmd(a, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->elements, 1);
+    ck_assert_int_eq(r->element[0]->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    redisFree(a);
+    redisFree(d);
+    redisFree(p);
 }
 END_TEST
 
@@ -2003,6 +2169,7 @@ main(void)
     tcase_add_test(refuse,
                    test_blocking_pops_wait_in_tandem_and_are_served_in_order);
     tcase_add_test(refuse, test_xread_without_block_is_forwarded);
+    tcase_add_test(refuse, test_xread_block_waits_in_tandem);
     tcase_add_test(refuse,
                    test_multi_exec_runs_queued_commands_and_wait_does_not_hang);
     suite_add_tcase(s, refuse);
