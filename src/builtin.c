@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "info.h"
 #include "multi.h"
+#include "pause.h"
 #include "replica.h"
 #include "log.h"
 #include "tls.h"
@@ -162,6 +163,10 @@ cmd_reset(struct client *c, size_t argc, const struct resp_arg *argv,
     free(c->name);
     c->name = NULL;
     c->authenticated = srv.cfg.requirepass == NULL;
+    /* Replies are on again, for this one too (unless it follows SKIP). */
+    c->reply_off = 0;
+    c->reply_skip = 0;
+    c->muted &= ~MUTED_OFF;
     multi_reset(c);
     watch_clear(c);
     monitor_stop(c);
@@ -597,6 +602,30 @@ client_unblock_cmd(struct client *c, size_t argc, const struct resp_arg *argv)
     resp_add_int(client_reply_buf(c), done);
 }
 
+/* CLIENT REPLY ON|OFF|SKIP, as Redis: OFF and SKIP have no reply of
+ * their own; SKIP drops the next command's. */
+static void
+client_reply(struct client *c, size_t argc, const struct resp_arg *argv)
+{
+    if (argc != 3) {
+        dispatch_error(c, "wrong number of arguments for 'client|reply' "
+                          "command");
+    } else if (td_slice_eq(argv[2].ptr, argv[2].len, "on")) {
+        c->reply_off = 0;
+        c->reply_skip = 0;
+        c->muted = 0;
+        resp_add_simple(client_reply_buf(c), "OK");
+    } else if (td_slice_eq(argv[2].ptr, argv[2].len, "off")) {
+        c->reply_off = 1;
+    } else if (td_slice_eq(argv[2].ptr, argv[2].len, "skip")) {
+        if (!c->reply_off) {
+            c->reply_skip = 1;
+        }
+    } else {
+        dispatch_error(c, "syntax error");
+    }
+}
+
 static void
 cmd_client(struct client *c, size_t argc, const struct resp_arg *argv,
            const char *raw, size_t rawlen, int is_inline)
@@ -664,8 +693,13 @@ cmd_client(struct client *c, size_t argc, const struct resp_arg *argv,
             return;
         }
         resp_add_simple(client_reply_buf(c), "OK");
-    } else if (SUB("reply") || SUB("pause") ||
-               SUB("unpause") || SUB("tracking") || SUB("trackinginfo") ||
+    } else if (SUB("reply")) {
+        client_reply(c, argc, argv);
+    } else if (SUB("pause")) {
+        pause_command(c, argc, argv);
+    } else if (SUB("unpause")) {
+        unpause_command(c, argc);
+    } else if (SUB("tracking") || SUB("trackinginfo") ||
                SUB("caching") || SUB("getredir") ||
                SUB("no-touch") || SUB("setinfo")) {
         char msg[256];

@@ -10,6 +10,7 @@
  * only when the socket would block.
  */
 #include "client.h"
+#include "pause.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -275,8 +276,13 @@ check_output_limits(struct client *c)
 struct buf *
 client_reply_buf(struct client *c)
 {
+    static struct buf dropped;
     struct req *r;
 
+    if (c->muted || c->reply_off) {
+        buf_clear(&dropped);
+        return &dropped;
+    }
     client_want_write(c);
     if (c->head == NULL) {
         return &c->out;
@@ -292,6 +298,7 @@ client_req_push(struct client *c)
     struct req *r = req_alloc();
 
     r->client = c;
+    r->mute = c->muted || c->reply_off;
     if (c->tail != NULL) {
         c->tail->next = r;
     } else {
@@ -333,6 +340,9 @@ req_reply(struct req *r, const char *reply, size_t len)
     if (c == NULL) {
         req_release(r);
         return;
+    }
+    if (r->mute) {
+        len = 0;
     }
     if (c->head == r) {
         c->head = r->next;
@@ -414,9 +424,19 @@ process_input(struct client *c)
             break;
         }
         if (rc == RESP_COMMAND) {
-            if (!dispatch_command(c, c->parser.argc, c->parser.argv,
-                                  buf_head(&c->in), consumed,
-                                  buf_head(&c->in)[0] != '*')) {
+            int skip = c->reply_skip;
+            int dispatched;
+
+            /* CLIENT REPLY: this command's replies are dropped. */
+            c->muted = (c->reply_off ? MUTED_OFF : 0) |
+                       (skip ? MUTED_SKIP : 0);
+            c->reply_skip = 0;
+            dispatched = dispatch_command(c, c->parser.argc, c->parser.argv,
+                                          buf_head(&c->in), consumed,
+                                          buf_head(&c->in)[0] != '*');
+            c->muted = 0;
+            if (!dispatched) {
+                c->reply_skip = skip;
                 /* Held until the client's reads on replicas are answered:
                  * parsed again then. */
                 resp_parser_reset(&c->parser);
@@ -680,10 +700,11 @@ client_release_held(void)
     for (c = srv.clients_head; c != NULL; c = next) {
         next = c->next;
         if (!(c->flags & CLIENT_HELD) || c->replica_reads > 0 ||
-            c->blocked != NULL) {
+            c->blocked != NULL ||
+            ((c->flags & CLIENT_PAUSED) && pause_in_effect())) {
             continue;
         }
-        c->flags &= ~CLIENT_HELD;
+        c->flags &= ~(CLIENT_HELD | CLIENT_PAUSED);
         held_clients--;
         if (!(c->flags & CLIENT_CLOSING)) {
             process_input(c);

@@ -34,7 +34,12 @@ struct req {
     struct buf    reply;      /* held reply, while earlier ones are due */
     size_t        counted;    /* of it, bytes counted in client->held */
     int           done;       /* reply complete */
+    int           mute;       /* CLIENT REPLY OFF/SKIP: reply dropped */
 };
+
+/* Why a command's replies are dropped (client->muted). */
+#define MUTED_OFF   1    /* CLIENT REPLY OFF was in force */
+#define MUTED_SKIP  2    /* it follows CLIENT REPLY SKIP */
 
 #define CLIENT_CLOSE_AFTER_REPLY  (1 << 0)  /* QUIT, protocol error */
 #define CLIENT_CLOSING            (1 << 1)  /* queued for freeing */
@@ -43,6 +48,7 @@ struct req {
 #define CLIENT_TLS_HANDSHAKE      (1 << 4)  /* TLS handshake in progress */
 #define CLIENT_HELD               (1 << 5)  /* a command for the primary
                                              * waits for reads on replicas */
+#define CLIENT_PAUSED             (1 << 6)  /* held by CLIENT PAUSE */
 
 struct client {
     uint64_t           id;
@@ -76,11 +82,17 @@ struct client {
     size_t             nsubs;
     int                multi;          /* inside MULTI */
     int                multi_dirty;    /* a queued command was refused */
+    int                multi_writes;   /* a queued command may write */
     size_t             multi_count;    /* commands queued */
     long long          multi_db;       /* database after the queued
                                         * SELECTs */
     struct buf         multi_buf;      /* queued commands, RESP */
     int                authenticated;
+    int                reply_off;      /* CLIENT REPLY OFF */
+    int                reply_skip;     /* CLIENT REPLY SKIP: the next
+                                        * command's reply is dropped */
+    int                muted;          /* the command being dispatched
+                                        * gets no reply: MUTED_* bits */
     char               *name;          /* CLIENT SETNAME */
     char               lastcmd[32];    /* for CLIENT LIST */
 
@@ -103,7 +115,8 @@ void client_close(struct client *c, const char *why);
 void client_reap(void);
 
 /* Where a reply produced by tandem goes: out when nothing is ahead of it,
- * otherwise a done request at the tail. */
+ * otherwise a done request at the tail (or nowhere, under CLIENT REPLY
+ * OFF or SKIP). */
 struct buf *client_reply_buf(struct client *c);
 
 /* Adds a request awaiting a reply from a backend. */

@@ -19,6 +19,7 @@
 #include "monitor.h"
 #include "block.h"
 #include "pubsub.h"
+#include "pause.h"
 #include "server.h"
 
 /*
@@ -380,6 +381,11 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
             wrong_arity(c, b->name);
         } else if (!c->authenticated && !(b->flags & BUILTIN_NO_AUTH)) {
             noauth(c);
+        } else if (pause_holds(NULL, c->multi && c->multi_writes &&
+                                         td_slice_eq(argv[0].ptr, argv[0].len,
+                                                     "exec"))) {
+            c->flags |= CLIENT_PAUSED;
+            return 0;
         } else if (c->multi && !(b->flags & BUILTIN_IN_MULTI)) {
             if (b->flags & BUILTIN_QUEUED) {
                 multi_queue(c, argc, argv, raw, rawlen, is_inline);
@@ -422,6 +428,13 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
     if (!c->authenticated) {
         noauth(c);
         return 1;
+    }
+    if (pause_holds(cmd, 0)) {
+        c->flags |= CLIENT_PAUSED;
+        return 0;
+    }
+    if (cmd->flags & (CMD_WRITE | CMD_MAY_REPLICATE)) {
+        c->multi_writes |= c->multi;    /* EXEC then counts as a write */
     }
     if (cmd->route == ROUTE_UNKNOWN) {
         cmd->route = decide_route(cmd);

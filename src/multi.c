@@ -16,6 +16,7 @@ multi_reset(struct client *c)
 {
     c->multi = 0;
     c->multi_dirty = 0;
+    c->multi_writes = 0;
     c->multi_count = 0;
     buf_clear(&c->multi_buf);
     buf_shrink(&c->multi_buf, 64 * 1024);

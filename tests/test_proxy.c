@@ -2015,6 +2015,135 @@ START_TEST(test_xread_block_waits_in_tandem)
 }
 END_TEST
 
+/* CLIENT REPLY OFF / SKIP / ON: the same bytes as Redis given the same
+ * pipeline, including replies that come back from the primary later. */
+START_TEST(test_client_reply_off_skip_on_as_redis)
+{
+    static const char req[] =
+        "CLIENT REPLY OFF\r\nSET cr 1\r\nGET cr\r\nPING\r\n"
+        "NOSUCHCMD\r\nINCR cr\r\nCLIENT REPLY ON\r\nGET cr\r\n"
+        "CLIENT REPLY SKIP\r\nINCR cr\r\nINCR cr\r\n"
+        "CLIENT REPLY SKIP\r\nPING\r\nECHO shown\r\n"
+        "CLIENT REPLY OFF\r\nCLIENT REPLY SKIP\r\nINCR cr\r\n"
+        "CLIENT REPLY ON\r\nCLIENT REPLY\r\nCLIENT REPLY MAYBE\r\n"
+        "MULTI\r\nINCR cr\r\nEXEC\r\n"
+        "CLIENT REPLY SKIP\r\nRESET\r\nCLIENT REPLY OFF\r\nRESET\r\n"
+        "ECHO end\r\n";
+    /* What comes back: OK, "2", :4, "shown", OK, 2 errors, the
+     * transaction (3 replies), RESET, "end" (the first RESET follows
+     * SKIP; the second clears OFF and answers). */
+    const int nreplies = 12;
+    char want[4096], got[4096];
+    size_t wn, gn;
+    int fd;
+
+    fd = harness_raw_connect(redis.port);
+    wn = exchange_str(fd, req, want, sizeof(want), nreplies);
+    close(fd);
+    fd = harness_raw_connect(tandem.port);
+    gn = exchange_str(fd, req, got, sizeof(got), nreplies);
+    close(fd);
+    ck_assert_msg(strstr(want, "$3\r\nend\r\n") != NULL,
+                  "Redis's replies incomplete: %s", repr(want, wn));
+    ck_assert_msg(gn == wn && memcmp(got, want, wn) == 0,
+                  "tandem: %s\nRedis:  %s", repr(got, gn), repr(want, wn));
+    /* The muted writes did run (the primary is the same Redis: tandem's
+     * SET started cr again from 1): 1 to 5, then 6 in the transaction. */
+    {
+        redisContext *c = harness_connect(tandem.port);
+
+        EXPECT_BULK(c, "6", "GET cr");
+        redisFree(c);
+    }
+}
+END_TEST
+
+/* CLIENT PAUSE holds tandem's clients as Redis holds its own: WRITE lets
+ * reads through and holds writes (and an EXEC with a write) until the
+ * time passes or CLIENT UNPAUSE; ALL holds everything. Nothing is lost or
+ * reordered. */
+START_TEST(test_client_pause_holds_writes_or_all)
+{
+    redisContext *a = harness_connect(tandem.port);
+    redisContext *b = harness_connect(tandem.port);
+    redisContext *d = harness_connect(redis.port);
+    redisReply *r;
+    long long t0;
+    size_t i;
+
+    EXPECT_STATUS(a, "OK", "SET pz 1");
+    /* WRITE for 600 ms: a read at once, a write after the pause. */
+    EXPECT_STATUS(a, "OK", "CLIENT PAUSE 600 WRITE");
+    t0 = now_ms();
+    EXPECT_BULK(b, "1", "GET pz");
+    ck_assert_msg(now_ms() - t0 < 300, "a read waited %lld ms",
+                  now_ms() - t0);
+    ck_assert_int_eq(redisAppendCommand(b, "INCR pz"), REDIS_OK);
+    ck_assert_int_eq(redisAppendCommand(b, "GET pz"), REDIS_OK);
+    ck_assert_int_eq(redisBufferWrite(b, &(int){0}), REDIS_OK);
+    usleep(200000);
+    /* Not on the primary yet. */
+    EXPECT_BULK(d, "1", "GET pz");
+    ck_assert_int_eq(redisGetReply(b, (void **)&r), REDIS_OK);
+    assert_int(r, 2);
+    freeReplyObject(r);
+    ck_assert_msg(now_ms() - t0 >= 500, "the write waited only %lld ms",
+                  now_ms() - t0);
+    ck_assert_int_eq(redisGetReply(b, (void **)&r), REDIS_OK);
+    assert_bulk(r, "2");
+    freeReplyObject(r);
+    /* A transaction queued before the pause: its EXEC waits; UNPAUSE
+     * ends the wait at once. */
+    EXPECT_STATUS(b, "OK", "MULTI");
+    EXPECT_STATUS(b, "QUEUED", "INCR pz");
+    EXPECT_STATUS(a, "OK", "CLIENT PAUSE 20000 WRITE");
+    ck_assert_int_eq(redisAppendCommand(b, "EXEC"), REDIS_OK);
+    ck_assert_int_eq(redisBufferWrite(b, &(int){0}), REDIS_OK);
+    usleep(200000);
+    EXPECT_BULK(d, "2", "GET pz");
+    t0 = now_ms();
+    EXPECT_STATUS(a, "OK", "CLIENT UNPAUSE");
+    ck_assert_int_eq(redisGetReply(b, (void **)&r), REDIS_OK);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    assert_int(r->element[0], 3);
+    freeReplyObject(r);
+    ck_assert_msg(now_ms() - t0 < 1000, "EXEC came %lld ms after UNPAUSE",
+                  now_ms() - t0);
+    /* ALL for 400 ms: even PING waits. */
+    EXPECT_STATUS(a, "OK", "CLIENT PAUSE 400");
+    t0 = now_ms();
+    EXPECT_STATUS(b, "PONG", "PING");
+    ck_assert_msg(now_ms() - t0 >= 300, "PING waited only %lld ms",
+                  now_ms() - t0);
+    /* Redis's errors. */
+    {
+        static const char *const bad[] = {
+            "CLIENT PAUSE abc", "CLIENT PAUSE -1", "CLIENT PAUSE 10 foo",
+            "CLIENT PAUSE", "CLIENT PAUSE 10 write extra",
+            "CLIENT UNPAUSE x",
+        };
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            redisReply *want = harness_cmd(d, bad[i]);
+
+            r = harness_cmd(a, bad[i]);
+            ck_assert_msg(want->type == REDIS_REPLY_ERROR &&
+                              r->type == REDIS_REPLY_ERROR &&
+                              strcmp(r->str, want->str) == 0,
+                          "%s: tandem '%s', Redis '%s'", bad[i],
+                          r->type == REDIS_REPLY_ERROR ? r->str : "(none)",
+                          want->str != NULL ? want->str : "(none)");
+            freeReplyObject(r);
+            freeReplyObject(want);
+        }
+    }
+    EXPECT_BULK(d, "3", "GET pz");
+    redisFree(a);
+    redisFree(b);
+    redisFree(d);
+}
+END_TEST
+
 START_TEST(test_multi_exec_runs_queued_commands_and_wait_does_not_hang)
 {
     redisContext *c = harness_connect(tandem.port);
@@ -2170,6 +2299,8 @@ main(void)
                    test_blocking_pops_wait_in_tandem_and_are_served_in_order);
     tcase_add_test(refuse, test_xread_without_block_is_forwarded);
     tcase_add_test(refuse, test_xread_block_waits_in_tandem);
+    tcase_add_test(refuse, test_client_reply_off_skip_on_as_redis);
+    tcase_add_test(refuse, test_client_pause_holds_writes_or_all);
     tcase_add_test(refuse,
                    test_multi_exec_runs_queued_commands_and_wait_does_not_hang);
     suite_add_tcase(s, refuse);
