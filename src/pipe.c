@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "keyevents.h"
 #include "log.h"
 #include "server.h"
 #include "tee.h"
@@ -172,6 +173,7 @@ became_up(struct pipe *p)
                srv.cfg.primary.spec, p->redis_version, p->run_id,
                p->table.ncmds);
     client_resume_all();
+    keyevents_pipe_up();
     if (p->tee) {
         tee_pipe_up();
     }

@@ -15,6 +15,7 @@
 #include "client.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "keyevents.h"
 #include "log.h"
 #include "server.h"
 
@@ -168,7 +169,10 @@ leave(struct client *c, struct sub *s)
         }
         *pp = s->next;
         nsubs[s->kind]--;
-        tell_primary(verbs[s->kind][1], s->name, s->len);
+        /* tandem's own keyevent patterns stay subscribed. */
+        if (s->kind != PS_PATTERN || !keyevents_is_own(s->name, s->len)) {
+            tell_primary(verbs[s->kind][1], s->name, s->len);
+        }
         free(s->name);
         free(s->clients);
         free(s);
@@ -511,6 +515,10 @@ on_reply(struct conn *cn, const char *reply, size_t len)
         if (strcmp(kind, "message") == 0) {
             fan_out(find(PS_CHANNEL, name->str, name->len), reply, len);
         } else if (strcmp(kind, "pmessage") == 0) {
+            if (r->elements == 4 && keyevents_is_own(name->str, name->len)) {
+                keyevents_message(r->element[2]->str, r->element[2]->len,
+                                  r->element[3]->str, r->element[3]->len);
+            }
             fan_out(find(PS_PATTERN, name->str, name->len), reply, len);
         } else if (strcmp(kind, "smessage") == 0) {
             fan_out(find(PS_SHARD, name->str, name->len), reply, len);
@@ -556,7 +564,11 @@ on_connected(struct conn *cn)
         auth[1].len = strlen(auth[1].ptr);
         resp_add_command(&srv.pubsub_out, 3, auth);
     }
-    /* Every subscription again: the primary forgot them. */
+    /* tandem's own, then every client's again: the primary forgot them. */
+    for (i = 0; keyevents_patterns[i] != NULL; i++) {
+        tell_primary("psubscribe", keyevents_patterns[i],
+                     strlen(keyevents_patterns[i]));
+    }
     for (i = 0; i < NBUCKETS; i++) {
         struct sub *s;
 

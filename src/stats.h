@@ -48,7 +48,13 @@
     X(pipe_failed_requests, "primary_failed_requests",                       \
       "requests answered with an error because the pipe was lost")           \
     X(pipe_writes, "primary_write_syscalls",                                 \
-      "write calls on the pipe (batching makes this << commands)")
+      "write calls on the pipe (batching makes this << commands)")          \
+    X(keys_expired_seen, "primary_expired_keys",                             \
+      "expired keyevents received from the primary")                         \
+    X(keys_evicted_seen, "primary_evicted_keys",                             \
+      "evicted keyevents received from the primary")                         \
+    X(keyevent_transfers, "keyevent_transfers",                              \
+      "keys transferred to the replicas after such an event (I12 b)")
 
 struct stats {
 #define X(field, name, help) uint64_t field;

@@ -131,6 +131,12 @@ touch_key(long long db, const char *key, size_t len)
     }
 }
 
+void
+watch_touch_key(long long db, const char *key, size_t len)
+{
+    touch_key(db, key, len);
+}
+
 /* Marks every watcher of db (all databases when db < 0). */
 static void
 touch_db(long long db)

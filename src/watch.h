@@ -30,6 +30,8 @@ int watch_any(const struct client *c);
 /* A write about to be sent to the primary, run in db. */
 void watch_touch(long long db, const struct cmd *cmd, size_t argc,
                  const struct resp_arg *argv);
+/* A key changed on the primary by itself (expired, evicted). */
+void watch_touch_key(long long db, const char *key, size_t len);
 /* Same, for each command of a transaction's queue (RESP, from db). */
 void watch_touch_queued(long long db, const char *queued, size_t len);
 

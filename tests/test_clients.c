@@ -833,6 +833,93 @@ START_TEST(test_many_blocked_clients_and_subscribers_cost_no_backend_connections
 }
 END_TEST
 
+/* ---- 4. keys that expire or are evicted on the primary -------------- */
+
+/* A WATCHed key that expires on the primary fails the watcher's EXEC, as
+ * in Redis; keys the primary evicts (the replicas have no maxmemory) are
+ * deleted on the replicas too, from the primary's keyevents. */
+START_TEST(test_expired_and_evicted_keys_reach_watchers_and_replicas)
+{
+    redisContext *c, *d;
+    redisReply *r;
+    long long t0, used, evicted, seen, transfers;
+    int i;
+
+    fleet_start(NULL);
+    c = harness_connect(F.tandem.port);
+    d = harness_connect(F.primary.port);
+    /* tandem turned the notifications on. */
+    r = redisCommand(d, "CONFIG GET notify-keyspace-events");
+    ck_assert_msg(strchr(r->element[1]->str, 'E') != NULL &&
+                      strchr(r->element[1]->str, 'x') != NULL &&
+                      strchr(r->element[1]->str, 'e') != NULL,
+                  "notify-keyspace-events is \"%s\"", r->element[1]->str);
+    freeReplyObject(r);
+
+    /* WATCH, then the key expires on the primary: EXEC fails. */
+    cmd_status(c, "OK", "SET w:ttl v PX 200");
+    cmd_status(c, "OK", "SET w:kept v");
+    cmd_status(c, "OK", "WATCH w:ttl");
+    t0 = replcheck_now_ms();
+    while (cmd_int(d, "EXISTS w:ttl") == 1 &&
+           replcheck_now_ms() - t0 < 5000) {
+        replcheck_sleep_ms(50);
+    }
+    replcheck_sleep_ms(300);    /* the event's way to tandem */
+    cmd_status(c, "OK", "MULTI");
+    cmd_status(c, "QUEUED", "SET w:ttl again");
+    r = redisCommand(c, "EXEC");
+    ck_assert_msg(r != NULL && r->type == REDIS_REPLY_NIL,
+                  "EXEC after the watched key expired ran (type %d)",
+                  r != NULL ? r->type : -1);
+    freeReplyObject(r);
+    /* A watched key that stays: EXEC runs. */
+    cmd_status(c, "OK", "WATCH w:kept");
+    cmd_status(c, "OK", "MULTI");
+    cmd_status(c, "QUEUED", "SET w:kept changed");
+    r = redisCommand(c, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+
+    /* Evictions: the primary gets a small maxmemory, the replicas none. */
+    used = info_ll(F.primary.port, "memory", "used_memory");
+    cmd_status(d, "OK", "CONFIG SET maxmemory-policy allkeys-random");
+    cmd_status(d, "OK", "CONFIG SET maxmemory %lld", used + 2 * 1024 * 1024);
+    {
+        char value[1024];
+
+        memset(value, 'e', sizeof(value));
+        for (i = 0; i < 6000; i++) {
+            r = redisCommand(c, "SET ev:%d %b", i, value, sizeof(value));
+            ck_assert_msg(r != NULL && r->type == REDIS_REPLY_STATUS,
+                          "SET ev:%d: %s", i,
+                          r != NULL && r->str != NULL ? r->str : "?");
+            freeReplyObject(r);
+        }
+    }
+    evicted = info_ll(F.primary.port, "stats", "evicted_keys");
+    t0 = replcheck_now_ms();
+    do {
+        replcheck_sleep_ms(100);
+        seen = info_ll(F.tandem.port, "stats", "primary_evicted_keys");
+    } while (seen < evicted && replcheck_now_ms() - t0 < 10000);
+    transfers = info_ll(F.tandem.port, "stats", "keyevent_transfers");
+    printf("clients: keyevents: primary evicted %lld keys, tandem saw %lld "
+           "evicted and %lld expired, %lld transfers\n", evicted, seen,
+           info_ll(F.tandem.port, "stats", "primary_expired_keys"),
+           transfers);
+    ck_assert_msg(evicted > 1000, "the primary evicted only %lld keys",
+                  evicted);
+    ck_assert_int_eq(seen, evicted);
+    ck_assert_msg(transfers >= evicted, "%lld transfers for %lld evictions",
+                  transfers, evicted);
+    cmd_status(d, "OK", "CONFIG SET maxmemory 0");
+    redisFree(c);
+    redisFree(d);
+    assert_replicas_identical();
+}
+END_TEST
+
 /* One case per test, so that CK_RUN_CASE=<name> runs one alone. */
 static void
 add_case(Suite *s, const char *name, const TTest *test)
@@ -855,6 +942,8 @@ main(void)
     add_case(s, "redis_py", test_redis_py_client_behaviours);
     add_case(s, "queue", test_queue_100_consumers_10_producers);
     add_case(s, "stream_group", test_stream_group_100_consumers_10_producers);
+    add_case(s, "keyevents",
+             test_expired_and_evicted_keys_reach_watchers_and_replicas);
     add_case(s, "many_clients",
              test_many_blocked_clients_and_subscribers_cost_no_backend_connections);
     sr = srunner_create(s);

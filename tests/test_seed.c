@@ -1793,6 +1793,99 @@ START_TEST(test_seed_functions)
 END_TEST
 
 /* One case per test, so that CK_RUN_CASE=<name> runs one alone. */
+/* ---- k. Pub/Sub while a replica seeds ---- */
+
+#define NSUBS 5         /* 3 on the channel, 2 on a pattern */
+#define NPUB 200        /* published through tandem */
+#define NDIRECT 50      /* published on the primary directly */
+
+/* Subscribers keep receiving, in order and completely, messages
+ * published through tandem and on the primary while a replica is seeded
+ * (and written to); the replica ends identical. */
+START_TEST(test_pubsub_during_seed)
+{
+    static const char *const limit[] = {"--seed-max-keys-per-sec", "5000",
+                                        NULL};
+    redisContext *sub[NSUBS];
+    redisContext *pub, *direct;
+    struct loader l;
+    char line[1024];
+    char state[32];
+    long seeding_pubs = 0;
+    int i, k;
+
+    fleet_start(1);
+    load_begin(&l, F.primary.port);
+    load_db(&l, 0, 20000);
+    load_end(&l);
+    tandem_start(limit);
+    for (k = 0; k < NSUBS; k++) {
+        redisReply *r;
+
+        sub[k] = harness_connect(F.tandem.port);
+        r = redisCommand(sub[k], k < 3 ? "SUBSCRIBE news" : "PSUBSCRIBE n*");
+        ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+        freeReplyObject(r);
+    }
+    pub = harness_connect(F.tandem.port);
+    direct = harness_connect(F.primary.port);
+    for (i = 0; i < NPUB; i++) {
+        redisReply *r;
+
+        replica_line(0, line, sizeof(line), state, sizeof(state));
+        if (strcmp(state, "seeding") == 0) {
+            seeding_pubs++;
+        }
+        r = redisCommand(pub, "PUBLISH news t%d", i);
+        ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+        ck_assert_msg(r->integer == NSUBS, "PUBLISH %d reached %lld", i,
+                      r->integer);
+        freeReplyObject(r);
+        freeReplyObject(redisCommand(pub, "SET pub:%d %d", i, i));
+        if (i % 4 == 0) {
+            freeReplyObject(redisCommand(direct, "PUBLISH news d%d", i / 4));
+        }
+        replcheck_sleep_ms(10);
+    }
+    printf("pubsub during seed: %ld of %d publishes while the replica was "
+           "seeding\n", seeding_pubs, NPUB);
+    ck_assert_msg(seeding_pubs >= NPUB / 2, "only %ld publishes during the "
+                  "seed", seeding_pubs);
+    for (k = 0; k < NSUBS; k++) {
+        struct timeval tv = {10, 0};
+        int next_t = 0, next_d = 0;
+
+        redisSetTimeout(sub[k], tv);
+        for (i = 0; i < NPUB + NDIRECT; i++) {
+            redisReply *r = NULL;
+            const char *msg;
+            int n;
+
+            ck_assert_msg(redisGetReply(sub[k], (void **)&r) == REDIS_OK,
+                          "subscriber %d: message %d missing", k, i);
+            msg = r->element[r->elements - 1]->str;
+            if (sscanf(msg, "t%d", &n) == 1) {
+                ck_assert_msg(n == next_t, "subscriber %d: t%d after t%d", k,
+                              n, next_t - 1);
+                next_t++;
+            } else {
+                ck_assert_msg(sscanf(msg, "d%d", &n) == 1 && n == next_d,
+                              "subscriber %d: unexpected %s", k, msg);
+                next_d++;
+            }
+            freeReplyObject(r);
+        }
+        redisFree(sub[k]);
+    }
+    printf("pubsub during seed: %d subscribers each got all %d + %d "
+           "messages in order\n", NSUBS, NPUB, NDIRECT);
+    redisFree(pub);
+    redisFree(direct);
+    wait_online(0, 60000);
+    compare_all("pubsub during seed");
+}
+END_TEST
+
 static void
 add_case(Suite *s, const char *name, const TTest *test, int timeout)
 {
@@ -1822,6 +1915,7 @@ main(void)
     add_case(s, "foreign_data", test_foreign_data_replaced, 90);
     add_case(s, "stalled_replica", test_stalled_replica_during_seed, 120);
     add_case(s, "functions", test_seed_functions, 60);
+    add_case(s, "pubsub", test_pubsub_during_seed, 90);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
