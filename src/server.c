@@ -61,24 +61,27 @@ cron_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /*
  * Makes room for maxclients connections plus tandem's own descriptors, as
- * Redis's adjustOpenFilesLimit() does; when the limit cannot be raised,
- * maxclients is lowered to what fits, with a warning.
+ * Redis's adjustOpenFilesLimit() does: raises the soft RLIMIT_NOFILE (and
+ * the hard one, where the process may) to maxclients + TD_RESERVED_FDS.
+ * When the limit cannot go that high, maxclients is lowered to what fits,
+ * with a warning; when not even tandem's own descriptors fit, start-up
+ * fails (TD_ERR, with the reason in err), as Redis refuses to start.
  */
-static void
-adjust_open_files_limit(void)
+static td_status
+adjust_open_files_limit(char *err, size_t errlen)
 {
     rlim_t want = (rlim_t)srv.cfg.maxclients + TD_RESERVED_FDS;
     struct rlimit rl;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want) {
-        return;
+        return TD_OK;
     }
     rl.rlim_cur = want;
     if (rl.rlim_max < want) {
         rl.rlim_max = want;
     }
     if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        return;
+        return TD_OK;
     }
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = rl.rlim_max;
@@ -86,7 +89,11 @@ adjust_open_files_limit(void)
         getrlimit(RLIMIT_NOFILE, &rl);
     }
     if (rl.rlim_cur <= TD_RESERVED_FDS) {
-        return;
+        snprintf(err, errlen, "the open files limit of %llu is not enough "
+                 "for tandem to start: raise it (ulimit -n) to at least %llu "
+                 "(maxclients + %d)", (unsigned long long)rl.rlim_cur,
+                 (unsigned long long)want, TD_RESERVED_FDS);
+        return TD_ERR;
     }
     log_warning("You requested maxclients of %lld requiring at least %llu "
                 "max file descriptors. The open files limit is %llu: "
@@ -95,6 +102,7 @@ adjust_open_files_limit(void)
                 (unsigned long long)rl.rlim_cur,
                 (unsigned long long)(rl.rlim_cur - TD_RESERVED_FDS));
     srv.cfg.maxclients = (long long)(rl.rlim_cur - TD_RESERVED_FDS);
+    return TD_OK;
 }
 
 static void
@@ -309,7 +317,9 @@ make_run_id(char *dst)
 td_status
 server_start(char *err, size_t errlen)
 {
-    adjust_open_files_limit();
+    if (adjust_open_files_limit(err, errlen) != TD_OK) {
+        return TD_ERR;
+    }
     if (tls_configure(&srv.cfg, err, errlen) != TD_OK) {
         return TD_ERR;
     }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -72,6 +73,11 @@ make_dir(struct proc *p, const char *what)
 }
 
 /* fork + exec with stdout/stderr to p->log. */
+/* RLIMIT_NOFILE for the next spawned process, set by
+ * harness_spawn_tandem_nofile (0: inherited). */
+static long spawn_nofile_soft;
+static long spawn_nofile_hard;
+
 pid_t
 harness_spawn(struct proc *p, char *const *argv)
 {
@@ -95,6 +101,19 @@ harness_spawn(struct proc *p, char *const *argv)
         }
         if (devnull >= 0) {
             dup2(devnull, 0);
+        }
+        if (spawn_nofile_soft > 0) {
+            struct rlimit rl;
+
+            getrlimit(RLIMIT_NOFILE, &rl);
+            rl.rlim_cur = (rlim_t)spawn_nofile_soft;
+            if (spawn_nofile_hard > 0) {
+                rl.rlim_max = (rlim_t)spawn_nofile_hard;
+            }
+            if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                fprintf(stderr, "setrlimit: %s\n", strerror(errno));
+                _exit(127);
+            }
         }
         execvp(argv[0], argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
@@ -516,6 +535,20 @@ harness_spawn_tandem(struct proc *p, const char *const *args)
     argv[n] = NULL;
     p->pid = harness_spawn(p, argv);
     return p->pid > 0 ? 0 : -1;
+}
+
+int
+harness_spawn_tandem_nofile(struct proc *p, long soft, long hard,
+                            const char *const *args)
+{
+    int rc;
+
+    spawn_nofile_soft = soft;
+    spawn_nofile_hard = hard;
+    rc = harness_spawn_tandem(p, args);
+    spawn_nofile_soft = 0;
+    spawn_nofile_hard = 0;
+    return rc;
 }
 
 int

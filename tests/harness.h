@@ -70,6 +70,10 @@ void harness_dump_log(const struct proc *p);
  * is prepended), output to p->log, without waiting. The caller sets
  * p->port when it wants harness_wait_ready. Returns 0 or -1. */
 int harness_spawn_tandem(struct proc *p, const char *const *args);
+/* The same, with tandem's RLIMIT_NOFILE set before it starts: soft limit
+ * soft, and hard limit hard (0: the hard limit is inherited). */
+int harness_spawn_tandem_nofile(struct proc *p, long soft, long hard,
+                                const char *const *args);
 /* Waits until the process answers PING on 127.0.0.1:p->port. Returns 0, or
  * -1 when it exited (it is then reaped) or did not answer in time. */
 int harness_wait_ready(struct proc *p, int timeout_ms);

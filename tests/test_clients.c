@@ -11,9 +11,11 @@
  *       read-your-own-write.
  *   queue_100_consumers_10_producers  100 hiredis consumers in BLPOP, 10
  *       producers RPUSHing unique elements: each delivered exactly once.
- *   many_blocked_clients_and_subscribers  MANY_CLIENTS connections blocked
- *       in BLPOP plus MANY_CLIENTS subscribers hold no backend connection:
- *       the primary's connected_clients does not move.
+ *   many_blocked_clients_and_subscribers  N connections blocked in BLPOP,
+ *       then N subscribers (N from TANDEM_MANY_CLIENTS, default 2,000;
+ *       "make check-long" runs 10,000) hold no backend connection: the
+ *       primary's connected_clients does not move. Prints tandem's
+ *       clients, the primary's connections and tandem's RSS per client.
  *
  * Processes are stopped by PID only; loops are bounded by time or count;
  * everything runs on 127.0.0.1.
@@ -668,9 +670,50 @@ END_TEST
 
 /* ---- 3. many blocked clients and subscribers ----------------------- */
 
-#define MANY_CLIENTS 2000
+/*
+ * The number of clients in each phase comes from TANDEM_MANY_CLIENTS
+ * (default MANY_CLIENTS_DEFAULT, which keeps "make check" short; "make
+ * check-long" runs this case with 10,000). The two phases follow each
+ * other in one tandem run, so that one process never needs more than
+ * about N sockets at once: a hard RLIMIT_NOFILE of 20,000 must do for
+ * N = 10,000 on both sides.
+ *
+ *   phase 1  N clients parked in BLPOP on N keys;  closed, then
+ *   phase 2  N subscribers over MANY_CHANNELS channels, one PUBLISH per
+ *            channel that every subscriber reads.
+ */
+#define MANY_CLIENTS_DEFAULT 2000
+#define MANY_CLIENTS_MAX 100000
 #define MANY_CHANNELS 10
 #define PRIMARY_CONN_MAX 10
+#define MANY_FD_SLACK 256       /* our own descriptors besides the clients */
+#define MANY_MAXCLIENTS_SLACK 100 /* tandem: INFO connections and the like */
+
+static int
+many_clients(void)
+{
+    const char *v = getenv("TANDEM_MANY_CLIENTS");
+    char *end;
+    long n;
+
+    if (v == NULL || *v == '\0') {
+        return MANY_CLIENTS_DEFAULT;
+    }
+    n = strtol(v, &end, 10);
+    if (*end != '\0' || n < MANY_CHANNELS || n > MANY_CLIENTS_MAX) {
+        fprintf(stderr, "TANDEM_MANY_CLIENTS=%s: want %d to %d\n", v,
+                MANY_CHANNELS, MANY_CLIENTS_MAX);
+        abort();
+    }
+    return (int)n;
+}
+
+/* Deadlines grow with the client count: 1 ms per client, at least min_ms. */
+static int
+many_deadline_ms(int nclients, int min_ms)
+{
+    return nclients > min_ms ? nclients : min_ms;
+}
 
 /* Reads from fd until the bytes read contain needle, or timeout_ms.
  * Returns 1 when found. */
@@ -703,132 +746,211 @@ read_until_contains(int fd, const char *needle, int timeout_ms)
     return 1;
 }
 
+/* Raises our soft RLIMIT_NOFILE (up to the hard limit) to hold want. */
+static void
+raise_nofile(rlim_t want)
+{
+    struct rlimit rl;
+
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur >= want) {
+        return;
+    }
+    rl.rlim_cur = want;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+    }
+    ck_assert_msg(setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= want,
+                  "cannot raise RLIMIT_NOFILE to %llu (hard limit %llu)",
+                  (unsigned long long)want, (unsigned long long)rl.rlim_max);
+}
+
+/* What one phase measures: tandem and the primary before and with its
+ * clients. */
+struct many_figures {
+    long long prim_before;      /* primary connected_clients, before */
+    long long prim_with;        /* ... with the clients connected */
+    long long tandem_before;    /* tandem connected_clients, before */
+    long long tandem_with;      /* ... with the clients connected */
+    long long blocked;          /* tandem blocked_clients with them */
+    long long rss_start;        /* tandem used_memory_rss at fleet start */
+    long long rss_before;       /* ... before this phase */
+    long long rss_with;         /* ... with the clients connected */
+};
+
+static void
+many_measure_before(struct many_figures *m, long long rss_start)
+{
+    m->rss_start = rss_start;
+    m->prim_before = info_ll(F.primary.port, "clients", "connected_clients");
+    m->tandem_before = info_ll(F.tandem.port, "clients", "connected_clients");
+    m->rss_before = info_ll(F.tandem.port, "memory", "used_memory_rss");
+}
+
+/* Takes the figures with the clients connected, prints them and asserts
+ * that the primary's connections did not grow with them. The INFO
+ * connection itself counts on the primary: prim_before includes it, as
+ * prim_with does; on tandem, tandem_with includes it and tandem_before
+ * does too. RSS is printed per client over the phase's start and over
+ * tandem's start: tandem's heap keeps what the first phase freed and the
+ * second phase reuses it, so for the second phase the first figure is
+ * low and the second high. */
+static void
+many_measure_with(struct many_figures *m, const char *what, int n)
+{
+    m->blocked = info_ll(F.tandem.port, "clients", "blocked_clients");
+    m->tandem_with = info_ll(F.tandem.port, "clients", "connected_clients");
+    m->prim_with = info_ll(F.primary.port, "clients", "connected_clients");
+    m->rss_with = info_ll(F.tandem.port, "memory", "used_memory_rss");
+    printf("clients: many: %s: %d clients; tandem blocked_clients %lld, "
+           "connected_clients %lld before, %lld with them\n", what, n,
+           m->blocked, m->tandem_before, m->tandem_with);
+    printf("clients: many: %s: primary connected_clients %lld before, %lld "
+           "with them\n", what, m->prim_before, m->prim_with);
+    printf("clients: many: %s: tandem used_memory_rss %lld before, %lld "
+           "with them: %lld bytes per client over the phase's start, %lld "
+           "over tandem's start (%lld)\n", what, m->rss_before, m->rss_with,
+           (m->rss_with - m->rss_before) / n,
+           (m->rss_with - m->rss_start) / n, m->rss_start);
+    fflush(stdout);
+    ck_assert_msg(m->tandem_with >= m->tandem_before + n,
+                  "%s: tandem shows %lld connected clients, expected >= "
+                  "%lld", what, m->tandem_with, m->tandem_before + n);
+    ck_assert_msg(m->prim_with <= PRIMARY_CONN_MAX,
+                  "%s: primary has %lld connections (> %d)", what,
+                  m->prim_with, PRIMARY_CONN_MAX);
+    ck_assert_msg(m->prim_with == m->prim_before,
+                  "%s: primary connections went from %lld to %lld", what,
+                  m->prim_before, m->prim_with);
+}
+
+/* Closes the n sockets of fds and waits until tandem has let go of them:
+ * no blocked client left and connected_clients back to tandem_before. */
+static void
+many_close_all(int *fds, int n, long long tandem_before, const char *what)
+{
+    long long deadline;
+    long long blocked = -1;
+    long long clients = -1;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        close(fds[i]);
+        fds[i] = -1;
+    }
+    deadline = replcheck_now_ms() + many_deadline_ms(n, 10000);
+    while (replcheck_now_ms() < deadline) {
+        blocked = info_ll(F.tandem.port, "clients", "blocked_clients");
+        clients = info_ll(F.tandem.port, "clients", "connected_clients");
+        if (blocked == 0 && clients <= tandem_before) {
+            break;
+        }
+        replcheck_sleep_ms(50);
+    }
+    ck_assert_msg(blocked == 0 && clients <= tandem_before,
+                  "%s: after closing, tandem still shows %lld blocked and "
+                  "%lld connected clients (%lld before)", what, blocked,
+                  clients, tandem_before);
+}
+
 START_TEST(test_many_blocked_clients_and_subscribers_cost_no_backend_connections)
 {
-    static const char *const extra[] = {"--maxclients", "10000", NULL};
-    static int bfd[MANY_CLIENTS];
-    static int sfd[MANY_CLIENTS];
-    struct rlimit rl;
-    long long prim_before, prim_after, rss_before, rss_after;
-    long long blocked = -1, tandem_clients, deadline, received_by = 0;
-    long long publish_count;
+    int n = many_clients();
+    char maxclients[32];
+    const char *extra[] = {"--maxclients", maxclients, NULL};
+    struct many_figures m;
+    long long rss_start, deadline, received_by = 0, published = 0;
+    int *fds = calloc((size_t)n, sizeof(*fds));
+    int per_channel[MANY_CHANNELS] = {0};
     redisContext *c;
     int i;
 
-    /* Room for 2 x MANY_CLIENTS sockets plus our own. */
-    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_cur < 2 * MANY_CLIENTS + 256) {
-        rl.rlim_cur = 2 * MANY_CLIENTS + 256;
-        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max) {
-            rl.rlim_cur = rl.rlim_max;
-        }
-        ck_assert_msg(setrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-                          rl.rlim_cur >= 2 * MANY_CLIENTS + 256,
-                      "cannot raise RLIMIT_NOFILE to %d (hard limit %llu)",
-                      2 * MANY_CLIENTS + 256,
-                      (unsigned long long)rl.rlim_max);
-    }
+    ck_assert_ptr_nonnull(fds);
+    /* One phase's sockets plus our own; tandem gets maxclients for one
+     * phase and its INFO connections, and raises its own open files
+     * limit to fit it. */
+    raise_nofile((rlim_t)n + MANY_FD_SLACK);
+    snprintf(maxclients, sizeof(maxclients), "%d",
+             n + MANY_MAXCLIENTS_SLACK);
     fleet_start(extra);
-    prim_before = info_ll(F.primary.port, "clients", "connected_clients");
-    rss_before = info_ll(F.tandem.port, "memory", "used_memory_rss");
-    /* The INFO connection itself counts on the primary: prim_before
-     * includes it, as prim_after will. */
-    for (i = 0; i < MANY_CLIENTS; i++) {
-        char req[128];
-        int n;
+    rss_start = info_ll(F.tandem.port, "memory", "used_memory_rss");
 
-        bfd[i] = harness_raw_connect(F.tandem.port);
-        n = snprintf(req, sizeof(req),
-                     "*3\r\n$5\r\nBLPOP\r\n$%d\r\nidle:%d\r\n$1\r\n0\r\n",
-                     (int)strlen("idle:") + snprintf(NULL, 0, "%d", i), i);
-        ck_assert_int_eq(harness_send_all(bfd[i], req, (size_t)n), 0);
+    /* Phase 1: n clients parked in BLPOP, each on a key of its own. */
+    many_measure_before(&m, rss_start);
+    for (i = 0; i < n; i++) {
+        char req[128];
+        int len;
+
+        fds[i] = harness_raw_connect(F.tandem.port);
+        len = snprintf(req, sizeof(req),
+                       "*3\r\n$5\r\nBLPOP\r\n$%d\r\nidle:%d\r\n$1\r\n0\r\n",
+                       (int)strlen("idle:") + snprintf(NULL, 0, "%d", i), i);
+        ck_assert_int_eq(harness_send_all(fds[i], req, (size_t)len), 0);
     }
-    for (i = 0; i < MANY_CLIENTS; i++) {
-        char req[128];
-        int n;
+    deadline = replcheck_now_ms() + many_deadline_ms(n, 20000);
+    while (replcheck_now_ms() < deadline &&
+           info_ll(F.tandem.port, "clients", "blocked_clients") < n) {
+        replcheck_sleep_ms(50);
+    }
+    many_measure_with(&m, "blocked (BLPOP)", n);
+    ck_assert_msg(m.blocked == n, "tandem shows %lld blocked clients, "
+                  "expected %d", m.blocked, n);
+    many_close_all(fds, n, m.tandem_before, "blocked (BLPOP)");
 
-        sfd[i] = harness_raw_connect(F.tandem.port);
-        n = snprintf(req, sizeof(req),
-                     "*2\r\n$9\r\nSUBSCRIBE\r\n$6\r\nchan:%d\r\n",
-                     i % MANY_CHANNELS);
-        ck_assert_int_eq(harness_send_all(sfd[i], req, (size_t)n), 0);
+    /* Phase 2: n subscribers over MANY_CHANNELS channels. */
+    many_measure_before(&m, rss_start);
+    for (i = 0; i < n; i++) {
+        char req[128];
+        int len;
+
+        fds[i] = harness_raw_connect(F.tandem.port);
+        len = snprintf(req, sizeof(req),
+                       "*2\r\n$9\r\nSUBSCRIBE\r\n$6\r\nchan:%d\r\n",
+                       i % MANY_CHANNELS);
+        ck_assert_int_eq(harness_send_all(fds[i], req, (size_t)len), 0);
+        per_channel[i % MANY_CHANNELS]++;
     }
     /* Every subscriber gets its confirmation. */
-    for (i = 0; i < MANY_CLIENTS; i++) {
+    for (i = 0; i < n; i++) {
         char want[64];
 
         snprintf(want, sizeof(want), "chan:%d\r\n:1\r\n", i % MANY_CHANNELS);
-        ck_assert_msg(read_until_contains(sfd[i], want, 10000),
+        ck_assert_msg(read_until_contains(fds[i], want, 10000),
                       "subscriber %d: no SUBSCRIBE confirmation in 10 s", i);
     }
-    /* Every BLPOP is parked in tandem. */
-    deadline = replcheck_now_ms() + 20000;
-    while (replcheck_now_ms() < deadline) {
-        blocked = info_ll(F.tandem.port, "clients", "blocked_clients");
-        if (blocked == MANY_CLIENTS) {
-            break;
-        }
-        replcheck_sleep_ms(50);
-    }
-    tandem_clients = info_ll(F.tandem.port, "clients", "connected_clients");
-    prim_after = info_ll(F.primary.port, "clients", "connected_clients");
-    rss_after = info_ll(F.tandem.port, "memory", "used_memory_rss");
-    printf("clients: many: %d blocked (BLPOP) + %d subscribers over %d "
-           "channels; tandem blocked_clients %lld, connected_clients %lld\n",
-           MANY_CLIENTS, MANY_CLIENTS, MANY_CHANNELS, blocked,
-           tandem_clients);
-    printf("clients: many: primary connected_clients %lld before, %lld "
-           "with them\n", prim_before, prim_after);
-    printf("clients: many: tandem used_memory_rss %lld before, %lld with "
-           "them: %lld bytes per client\n", rss_before, rss_after,
-           (rss_after - rss_before) / (2 * MANY_CLIENTS));
-    fflush(stdout);
-    ck_assert_msg(blocked == MANY_CLIENTS,
-                  "tandem shows %lld blocked clients, expected %d", blocked,
-                  MANY_CLIENTS);
-    ck_assert_msg(tandem_clients >= 2 * MANY_CLIENTS,
-                  "tandem shows %lld connected clients, expected >= %d",
-                  tandem_clients, 2 * MANY_CLIENTS);
-    ck_assert_msg(prim_after <= PRIMARY_CONN_MAX,
-                  "primary has %lld connections (> %d)", prim_after,
-                  PRIMARY_CONN_MAX);
-    ck_assert_msg(prim_after == prim_before,
-                  "primary connections went from %lld to %lld",
-                  prim_before, prim_after);
+    many_measure_with(&m, "subscribers", n);
+    ck_assert_msg(m.blocked == 0, "tandem shows %lld blocked clients with "
+                  "only subscribers", m.blocked);
 
-    /* One message to chan:0 reaches its subscribers. */
+    /* One message per channel; PUBLISH counts that channel's subscribers
+     * and every subscriber reads the message of its channel. */
     c = harness_connect(F.tandem.port);
-    publish_count = cmd_int(c, "PUBLISH chan:0 hello-many");
-    for (i = 0; i < MANY_CLIENTS; i += MANY_CHANNELS) {
-        if (read_until_contains(sfd[i], "hello-many\r\n", 5000)) {
+    for (i = 0; i < MANY_CHANNELS; i++) {
+        long long count = cmd_int(c, "PUBLISH chan:%d hello-many-%d", i, i);
+
+        ck_assert_msg(count == per_channel[i], "PUBLISH chan:%d returned "
+                      "%lld, expected %d", i, count, per_channel[i]);
+        published += count;
+    }
+    redisFree(c);
+    for (i = 0; i < n; i++) {
+        char want[64];
+
+        snprintf(want, sizeof(want), "hello-many-%d\r\n", i % MANY_CHANNELS);
+        if (read_until_contains(fds[i], want, 5000)) {
             received_by++;
         }
     }
-    printf("clients: many: PUBLISH chan:0 returned %lld; %lld of %d "
-           "subscribers of chan:0 received it\n", publish_count, received_by,
-           MANY_CLIENTS / MANY_CHANNELS);
+    printf("clients: many: subscribers: PUBLISH to each of %d channels "
+           "returned %lld in all; %lld of %d subscribers received their "
+           "channel's message\n", MANY_CHANNELS, published, received_by, n);
     fflush(stdout);
-    ck_assert_msg(received_by >= 1, "no subscriber of chan:0 got the message");
-    ck_assert_msg(received_by == MANY_CLIENTS / MANY_CHANNELS,
-                  "%lld of %d subscribers of chan:0 got the message",
-                  received_by, MANY_CLIENTS / MANY_CHANNELS);
-
-    for (i = 0; i < MANY_CLIENTS; i++) {
-        close(bfd[i]);
-        close(sfd[i]);
-    }
-    /* Tandem lets go of them. */
-    deadline = replcheck_now_ms() + 10000;
-    while (replcheck_now_ms() < deadline) {
-        blocked = info_ll(F.tandem.port, "clients", "blocked_clients");
-        if (blocked == 0) {
-            break;
-        }
-        replcheck_sleep_ms(50);
-    }
-    ck_assert_msg(blocked == 0, "%lld clients still blocked after closing",
-                  blocked);
-    redisFree(c);
+    ck_assert_msg(published == n, "PUBLISH returned %lld in all, expected "
+                  "%d", published, n);
+    ck_assert_msg(received_by == n, "%lld of %d subscribers got the "
+                  "message", received_by, n);
+    many_close_all(fds, n, m.tandem_before, "subscribers");
+    free(fds);
     assert_replicas_identical();
 }
 END_TEST
@@ -922,12 +1044,12 @@ END_TEST
 
 /* One case per test, so that CK_RUN_CASE=<name> runs one alone. */
 static void
-add_case(Suite *s, const char *name, const TTest *test)
+add_case(Suite *s, const char *name, const TTest *test, int timeout_s)
 {
     TCase *tc = tcase_create(name);
 
     tcase_add_checked_fixture(tc, NULL, teardown);
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, timeout_s);
     tcase_add_test(tc, test);
     suite_add_tcase(s, tc);
 }
@@ -938,14 +1060,19 @@ main(void)
     Suite *s = suite_create("clients");
     SRunner *sr;
     int failed;
+    int many = many_clients();
 
-    add_case(s, "redis_py", test_redis_py_client_behaviours);
-    add_case(s, "queue", test_queue_100_consumers_10_producers);
-    add_case(s, "stream_group", test_stream_group_100_consumers_10_producers);
+    add_case(s, "redis_py", test_redis_py_client_behaviours, 120);
+    add_case(s, "queue", test_queue_100_consumers_10_producers, 120);
+    add_case(s, "stream_group", test_stream_group_100_consumers_10_producers,
+             120);
     add_case(s, "keyevents",
-             test_expired_and_evicted_keys_reach_watchers_and_replicas);
+             test_expired_and_evicted_keys_reach_watchers_and_replicas, 120);
+    /* 120 s for the default 2,000 clients, more in proportion. */
     add_case(s, "many_clients",
-             test_many_blocked_clients_and_subscribers_cost_no_backend_connections);
+             test_many_blocked_clients_and_subscribers_cost_no_backend_connections,
+             many <= MANY_CLIENTS_DEFAULT ? 120
+                                          : 120 * many / MANY_CLIENTS_DEFAULT);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

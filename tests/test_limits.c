@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -976,6 +977,173 @@ START_TEST(test_maxclients_refuses_the_extra_client)
 }
 END_TEST
 
+/* ---- the open files limit ---- */
+
+/* Room tandem keeps for its own descriptors at the least (Redis keeps 32;
+ * tandem keeps more). */
+#define OWN_FDS_MIN 32
+
+/* Starts the primary, then tandem with --maxclients maxclients under an
+ * open files limit of soft (and hard; 0 leaves the hard limit as it is).
+ * When ready is 0 it does not wait for tandem to answer. */
+static void
+start_with_nofile(const char *maxclients, long soft, long hard, int ready)
+{
+    char port[16];
+    char primary[64];
+    const char *args[] = {"--port", port, "--primary", primary,
+                          "--maxclients", maxclients, "--loglevel",
+                          "verbose", NULL};
+
+    ck_assert_int_eq(harness_start_redis(&redis, NULL), 0);
+    snprintf(primary, sizeof(primary), "127.0.0.1:%d", redis.port);
+    snprintf(port, sizeof(port), "%d", harness_free_port());
+    ck_assert_int_eq(harness_spawn_tandem_nofile(&tandem, soft, hard, args),
+                     0);
+    tandem.port = atoi(port);
+    if (ready && harness_wait_ready(&tandem, 10000) != 0) {
+        harness_dump_log(&tandem);
+        ck_abort_msg("tandem did not start");
+    }
+}
+
+/* Occurrences of needle in tandem's log. */
+static int
+count_in_log(const char *needle)
+{
+    char *text = malloc(1 << 20);
+    size_t n = 0;
+    int count = 0;
+    const char *p;
+    FILE *f = fopen(tandem.log, "r");
+
+    ck_assert_ptr_nonnull(text);
+    if (f != NULL) {
+        n = fread(text, 1, (1 << 20) - 1, f);
+        fclose(f);
+    }
+    text[n] = '\0';
+    for (p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle)) {
+        count++;
+    }
+    free(text);
+    return count;
+}
+
+/* tandem's soft RLIMIT_NOFILE, from /proc/<pid>/limits. */
+static long long
+nofile_soft(pid_t pid)
+{
+    char path[64];
+    char line[256];
+    long long soft = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "Max open files", 14) == 0) {
+            soft = strtoll(line + 14, NULL, 10);
+        }
+    }
+    fclose(f);
+    ck_assert_msg(soft > 0, "no open files limit in %s", path);
+    return soft;
+}
+
+static long long
+tandem_maxclients(void)
+{
+    redisContext *c = harness_connect(tandem.port);
+    const char *v = harness_info_field(c, "clients", "maxclients");
+    long long n;
+
+    ck_assert_ptr_nonnull(v);
+    n = atoll(v);
+    redisFree(c);
+    return n;
+}
+
+/* A soft limit below what maxclients needs, under a hard limit that
+ * allows it: tandem raises its soft limit and keeps maxclients. */
+START_TEST(test_open_files_limit_raised_to_fit_maxclients)
+{
+    struct rlimit rl;
+    long long soft;
+
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 1000 + 256) {
+        printf("limits: hard open files limit %llu, too low for this test\n",
+               (unsigned long long)rl.rlim_max);
+        return;
+    }
+    start_with_nofile("1000", 256, 0, 1);
+    soft = nofile_soft(tandem.pid);
+    printf("limits: maxclients 1000 from a soft limit of 256: tandem's soft "
+           "limit is %lld\n", soft);
+    ck_assert_msg(soft >= 1000 + OWN_FDS_MIN, "tandem's soft open files "
+                  "limit is %lld, below maxclients 1000 + %d", soft,
+                  OWN_FDS_MIN);
+    ck_assert_int_eq(tandem_maxclients(), 1000);
+    ck_assert_int_eq(count_in_log("maxclients is now"), 0);
+}
+END_TEST
+
+/* A hard limit of 300 for maxclients 10000: tandem lowers maxclients to
+ * what fits, says so in its log, and serves. (A process that may raise
+ * its hard limit, root with CAP_SYS_RESOURCE, raises it instead.) */
+START_TEST(test_maxclients_lowered_to_fit_the_open_files_limit)
+{
+    long long soft;
+    long long maxclients;
+    char line[128];
+    int fd;
+
+    start_with_nofile("10000", 300, 300, 1);
+    soft = nofile_soft(tandem.pid);
+    maxclients = tandem_maxclients();
+    printf("limits: maxclients 10000 under a hard limit of 300: tandem's "
+           "soft limit %lld, maxclients %lld\n", soft, maxclients);
+    if (soft >= 10000 + OWN_FDS_MIN) {
+        ck_assert_int_eq(maxclients, 10000);
+        return;
+    }
+    ck_assert_int_eq(soft, 300);
+    ck_assert_msg(maxclients < 10000 && maxclients + OWN_FDS_MIN <= soft &&
+                      maxclients > 0,
+                  "maxclients %lld under an open files limit of %lld",
+                  maxclients, soft);
+    snprintf(line, sizeof(line), "maxclients is now %lld.", maxclients);
+    ck_assert_msg(count_in_log(line) == 1,
+                  "no \"%s\" in tandem's log", line);
+    fd = harness_raw_connect(tandem.port);
+    ping_pong(fd);
+    close(fd);
+}
+END_TEST
+
+/* An open files limit that does not even hold tandem's own descriptors:
+ * tandem refuses to start, says why, and exits 1. */
+START_TEST(test_open_files_limit_too_low_to_start)
+{
+    int status;
+
+    start_with_nofile("10000", 40, 40, 0);
+    status = harness_wait_exit(&tandem, 10000);
+    if (status == -1 && tandem.pid > 0 && nofile_soft(tandem.pid) >= 10000) {
+        /* It could raise its hard limit (CAP_SYS_RESOURCE) and runs. */
+        return;
+    }
+    if (status != 1) {
+        harness_dump_log(&tandem);
+    }
+    ck_assert_int_eq(status, 1);
+    ck_assert_int_eq(count_in_log("tandem: the open files limit of 40 is "
+                                  "not enough for tandem to start"), 1);
+}
+END_TEST
+
 /* ---- timeout ---- */
 
 START_TEST(test_idle_client_closed_after_timeout_active_one_not)
@@ -1155,6 +1323,9 @@ main(void)
     tcase_add_test(tc, test_pipelined_forwarded_and_local_replies_are_not_cut);
     tcase_add_test(tc, test_output_buffer_soft_limit_cuts_after_its_seconds);
     tcase_add_test(tc, test_maxclients_refuses_the_extra_client);
+    tcase_add_test(tc, test_open_files_limit_raised_to_fit_maxclients);
+    tcase_add_test(tc, test_maxclients_lowered_to_fit_the_open_files_limit);
+    tcase_add_test(tc, test_open_files_limit_too_low_to_start);
     tcase_add_test(tc, test_idle_client_closed_after_timeout_active_one_not);
     tcase_add_test(tc, test_unauthenticated_client_gets_small_limits);
     suite_add_tcase(s, tc);
