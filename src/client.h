@@ -81,6 +81,8 @@ struct client {
                                         * SELECTs */
     struct buf         multi_buf;      /* queued commands, RESP */
     int                authenticated;
+    const struct acl_user *user;       /* as Redis's c->user: the
+                                        * default user until AUTH */
     char               *name;          /* CLIENT SETNAME */
     char               lastcmd[32];    /* for CLIENT LIST */
 
