@@ -5,12 +5,15 @@
  */
 #include "builtin.h"
 
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "acl.h"
 #include "client.h"
+#include "cmdtable.h"
 #include "dispatch.h"
 #include "info.h"
 #include "multi.h"
@@ -69,6 +72,8 @@ static void cmd_pubsub(struct client *, size_t, const struct resp_arg *,
                        const char *, size_t, int);
 static void cmd_unwatch(struct client *, size_t, const struct resp_arg *,
                         const char *, size_t, int);
+static void cmd_acl(struct client *, size_t, const struct resp_arg *,
+                    const char *, size_t, int);
 
 static const struct builtin builtins[] = {
     {"ping", -1, BUILTIN_QUEUED | BUILTIN_SUBSCRIBED, cmd_ping},
@@ -98,6 +103,7 @@ static const struct builtin builtins[] = {
     {"client", -2, 0, cmd_client},
     {"command", -1, 0, cmd_command},
     {"info", -1, 0, cmd_info},
+    {"acl", -2, 0, cmd_acl},
 };
 
 const struct builtin *
@@ -105,9 +111,14 @@ builtin_find(const char *name, size_t len)
 {
     size_t i;
 
-    /* Every builtin name is 4 to 12 letters, and none has 3: GET, SET
-     * and DEL stop here. */
+    /* Every builtin name is 4 to 12 letters but ACL: GET, SET and DEL
+     * cost one comparison. */
     TD_ASSERT(len > 0);
+    if (len == 3) {
+        return td_slice_eq(name, len, "acl")
+                   ? &builtins[sizeof(builtins) / sizeof(builtins[0]) - 1]
+                   : NULL;
+    }
     if (len < 4 || len > 12) {
         return NULL;
     }
@@ -162,7 +173,10 @@ cmd_reset(struct client *c, size_t argc, const struct resp_arg *argv,
     c->db = 0;
     free(c->name);
     c->name = NULL;
-    c->authenticated = srv.cfg.requirepass == NULL;
+    /* Back to the default user, logged in only when it needs no
+     * password (Redis's clearClientConnectionState). */
+    c->user = acl_user_default(srv.users);
+    c->authenticated = acl_user_open(c->user);
     /* Replies are on again, for this one too (unless it follows SKIP). */
     c->reply_off = 0;
     c->reply_skip = 0;
@@ -174,37 +188,26 @@ cmd_reset(struct client *c, size_t argc, const struct resp_arg *argv,
     resp_add_simple(client_reply_buf(c), "RESET");
 }
 
-/* Compares in time independent of where the strings differ. */
-static int
-secret_eq(const char *a, size_t alen, const char *b)
-{
-    size_t blen = strlen(b);
-    unsigned char diff = (unsigned char)(alen != blen);
-    size_t i;
-
-    for (i = 0; i < alen; i++) {
-        diff |= (unsigned char)(a[i] ^ b[i % (blen == 0 ? 1 : blen)]);
-    }
-    return diff == 0 && blen > 0;
-}
-
-/* Checks a user/password pair against tandem's own users: the default
- * user, with requirepass or without a password. Returns 1 when valid. */
-static int
+/* Checks a user/password pair against tandem's own users (acl.c); no
+ * user means the default user. Returns the user, or NULL when the pair is
+ * wrong or the user is off. */
+static const struct acl_user *
 check_credentials(const struct resp_arg *user, const struct resp_arg *pass)
 {
-    if (user != NULL && !td_slice_eq(user->ptr, user->len, "default")) {
-        return 0;
+    const struct acl_user *u =
+        user == NULL ? acl_user_default(srv.users)
+                     : acl_user_find(srv.users, user->ptr, user->len);
+
+    if (u == NULL || !acl_user_check_password(u, pass->ptr, pass->len)) {
+        return NULL;
     }
-    if (srv.cfg.requirepass == NULL) {
-        return 1;   /* nopass: any password */
-    }
-    return secret_eq(pass->ptr, pass->len, srv.cfg.requirepass);
+    return u;
 }
 
 static void
-authenticated(struct client *c)
+authenticated(struct client *c, const struct acl_user *u)
 {
+    c->user = u;
     c->authenticated = 1;
     c->parser.unauth = 0;
 }
@@ -213,22 +216,25 @@ static void
 cmd_auth(struct client *c, size_t argc, const struct resp_arg *argv,
          const char *raw, size_t rawlen, int is_inline)
 {
+    const struct acl_user *u;
+
     if (argc > 3) {
         dispatch_error(c, "syntax error");
         return;
     }
-    if (argc == 2 && srv.cfg.requirepass == NULL) {
+    if (argc == 2 && acl_user_nopass(acl_user_default(srv.users))) {
         dispatch_error(c, "AUTH <password> called without any password "
                           "configured for the default user. Are you sure "
                           "your configuration is correct?");
         return;
     }
-    if (!check_credentials(argc == 3 ? &argv[1] : NULL, &argv[argc - 1])) {
+    u = check_credentials(argc == 3 ? &argv[1] : NULL, &argv[argc - 1]);
+    if (u == NULL) {
         dispatch_error(c, "-WRONGPASS invalid username-password pair or "
                           "user is disabled.");
         return;
     }
-    authenticated(c);
+    authenticated(c, u);
     resp_add_simple(client_reply_buf(c), "OK");
 }
 
@@ -285,12 +291,15 @@ cmd_hello(struct client *c, size_t argc, const struct resp_arg *argv,
         size_t left = argc - i - 1;
 
         if (td_slice_eq(argv[i].ptr, argv[i].len, "AUTH") && left >= 2) {
-            if (!check_credentials(&argv[i + 1], &argv[i + 2])) {
+            const struct acl_user *u = check_credentials(&argv[i + 1],
+                                                         &argv[i + 2]);
+
+            if (u == NULL) {
                 dispatch_error(c, "-WRONGPASS invalid username-password "
                                   "pair or user is disabled.");
                 return;
             }
-            authenticated(c);
+            authenticated(c, u);
             i += 2;
         } else if (td_slice_eq(argv[i].ptr, argv[i].len, "SETNAME") &&
                    left >= 1) {
@@ -477,7 +486,7 @@ client_kill(struct client *c, size_t argc, const struct resp_arg *argv)
     long long id = 0;
     int skipme = 1;
     int typed_other = 0;
-    int user_other = 0;
+    const struct acl_user *user = NULL;
     struct client *o;
     long long killed = 0;
     size_t i;
@@ -535,7 +544,15 @@ client_kill(struct client *c, size_t argc, const struct resp_arg *argv)
                 return;
             }
         } else if (td_slice_eq(k->ptr, k->len, "user")) {
-            user_other = !td_slice_eq(v->ptr, v->len, "default");
+            user = acl_user_find(srv.users, v->ptr, v->len);
+            if (user == NULL) {
+                char msg[128];
+
+                snprintf(msg, sizeof(msg), "No such user '%.*s'",
+                         (int)TD_MIN(v->len, 64), v->ptr);
+                dispatch_error(c, msg);
+                return;
+            }
         } else if (td_slice_eq(k->ptr, k->len, "skipme")) {
             if (td_slice_eq(v->ptr, v->len, "yes")) {
                 skipme = 1;
@@ -550,11 +567,12 @@ client_kill(struct client *c, size_t argc, const struct resp_arg *argv)
             return;
         }
     }
-    for (o = srv.clients_head; o != NULL && !typed_other && !user_other;
+    for (o = srv.clients_head; o != NULL && !typed_other;
          o = o->next) {
         if ((o->flags & CLIENT_CLOSING) || (id != 0 && o->id != (uint64_t)id) ||
             (addr != NULL && !td_slice_eq(addr->ptr, addr->len, o->addr)) ||
             (laddr != NULL && !td_slice_eq(laddr->ptr, laddr->len, o->laddr)) ||
+            (user != NULL && o->user != user) ||
             (skipme && o == c)) {
             continue;
         }
@@ -973,4 +991,209 @@ cmd_pubsub(struct client *c, size_t argc, const struct resp_arg *argv,
            const char *raw, size_t rawlen, int is_inline)
 {
     pubsub_command(c, argc, argv);
+}
+
+static const char *const acl_help[] = {
+    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CAT [<category>]",
+    "    List all commands that belong to <category>, or all command categories",
+    "    when no category is specified.",
+    "LIST",
+    "    Show users details in config file format.",
+    "USERS",
+    "    List all the registered usernames.",
+    "WHOAMI",
+    "    Return the current connection username.",
+    "GENPASS [<bits>]",
+    "    Generate a secure 256-bit user password. The optional `bits` argument can",
+    "    be used to specify a different size.",
+    "SETUSER, DELUSER, LOAD, SAVE",
+    "    Refused: tandem's users come from its configuration ('user' lines),",
+    "    reloaded on SIGHUP.",
+    "HELP",
+    "    Print this help.",
+};
+
+/* Appends the names of the commands and subcommands in category cat, as
+ * Redis's ACL CAT <category> lists them (a subcommand by its own
+ * categories). Returns how many. */
+static long
+acl_cat_commands(struct buf *b, const struct cmd *cmds, size_t n, int cat)
+{
+    long count = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const struct cmd *cmd = &cmds[i];
+
+        if (cmd->flags & CMD_MODULE) {
+            continue;
+        }
+        if (cmd->categories & (1u << cat)) {
+            resp_add_bulk_str(b, cmd->name);
+            count++;
+        }
+        count += acl_cat_commands(b, cmd->subs, cmd->nsubs, cat);
+    }
+    return count;
+}
+
+static void
+acl_cat(struct client *c, size_t argc, const struct resp_arg *argv)
+{
+    struct buf *b = client_reply_buf(c);
+    struct buf names;
+    long count;
+    int cat;
+
+    if (argc == 2) {
+        resp_add_array(b, CMD_CAT_COUNT);
+        for (cat = 0; cat < CMD_CAT_COUNT; cat++) {
+            resp_add_bulk_str(b, cmd_category_name(cat));
+        }
+        return;
+    }
+    cat = cmd_category_lookup(argv[2].ptr, argv[2].len);
+    if (cat < 0) {
+        char msg[160];
+
+        snprintf(msg, sizeof(msg), "Unknown category '%.*s'",
+                 (int)TD_MIN(argv[2].len, 64), argv[2].ptr);
+        dispatch_error(c, msg);
+        return;
+    }
+    buf_init(&names);
+    count = acl_cat_commands(&names, srv.pipe.table.cmds,
+                             srv.pipe.table.ncmds, cat);
+    resp_add_array(b, count);
+    buf_append(b, buf_head(&names), names.len);
+    buf_free(&names);
+}
+
+/* ACL GENPASS [bits]: random hex, as Redis's (from OpenSSL's generator). */
+static void
+acl_genpass(struct client *c, size_t argc, const struct resp_arg *argv)
+{
+    long long bits = 256;
+    unsigned char raw[512];
+    char hex[1025];
+    size_t chars;
+    size_t i;
+
+    if (argc == 3 && (!td_str2ll(argv[2].ptr, argv[2].len, &bits) ||
+                      bits <= 0 || bits > 4096)) {
+        dispatch_error(c, "ACL GENPASS argument must be the number of bits "
+                          "for the output password, a positive number up "
+                          "to 4096");
+        return;
+    }
+    chars = (size_t)(bits + 3) / 4;
+    if (RAND_bytes(raw, (int)((chars + 1) / 2)) != 1) {
+        dispatch_error(c, "tandem: no random bytes available");
+        return;
+    }
+    for (i = 0; i < (chars + 1) / 2; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    }
+    hex[chars] = '\0';
+    resp_add_bulk(client_reply_buf(c), hex, chars);
+}
+
+/* ACL: tandem's users (acl.c). They come from the configuration, so the
+ * subcommands that would change them are refused with where to go. */
+static void
+cmd_acl(struct client *c, size_t argc, const struct resp_arg *argv,
+        const char *raw, size_t rawlen, int is_inline)
+{
+    const struct resp_arg *sub = &argv[1];
+    struct buf *b;
+    size_t i;
+
+#define SUB(name) td_slice_eq(sub->ptr, sub->len, name)
+#define ARITY(ok, fullname)                                                  \
+    do {                                                                     \
+        if (!(ok)) {                                                         \
+            dispatch_error(c, "wrong number of arguments for '" fullname     \
+                              "' command");                                  \
+            return;                                                          \
+        }                                                                    \
+    } while (0)
+
+    if (SUB("whoami")) {
+        ARITY(argc == 2, "acl|whoami");
+        resp_add_bulk_str(client_reply_buf(c), acl_user_name(c->user));
+    } else if (SUB("users")) {
+        ARITY(argc == 2, "acl|users");
+        b = client_reply_buf(c);
+        resp_add_array(b, (long long)acl_users_count(srv.users));
+        for (i = 0; i < acl_users_count(srv.users); i++) {
+            resp_add_bulk_str(b, acl_user_name(acl_users_at(srv.users, i)));
+        }
+    } else if (SUB("list")) {
+        ARITY(argc == 2, "acl|list");
+        b = client_reply_buf(c);
+        resp_add_array(b, (long long)acl_users_count(srv.users));
+        for (i = 0; i < acl_users_count(srv.users); i++) {
+            struct buf line;
+
+            buf_init(&line);
+            acl_user_describe(acl_users_at(srv.users, i), &line);
+            resp_add_bulk(b, buf_head(&line), line.len);
+            buf_free(&line);
+        }
+    } else if (SUB("cat")) {
+        ARITY(argc == 2 || argc == 3, "acl|cat");
+        acl_cat(c, argc, argv);
+    } else if (SUB("genpass")) {
+        ARITY(argc == 2 || argc == 3, "acl|genpass");
+        acl_genpass(c, argc, argv);
+    } else if (SUB("help")) {
+        ARITY(argc == 2, "acl|help");
+        b = client_reply_buf(c);
+        resp_add_array(b, (long long)(sizeof(acl_help) / sizeof(acl_help[0])));
+        for (i = 0; i < sizeof(acl_help) / sizeof(acl_help[0]); i++) {
+            resp_add_simple(b, acl_help[i]);
+        }
+    } else if (SUB("setuser") || SUB("deluser") || SUB("load") ||
+               SUB("save")) {
+        char msg[400];
+        char upper[16];
+        size_t n = TD_MIN(sub->len, sizeof(upper) - 1);
+
+        for (i = 0; i < n; i++) {
+            char ch = sub->ptr[i];
+
+            upper[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+        }
+        upper[n] = '\0';
+        snprintf(msg, sizeof(msg),
+                 "tandem: ACL %s is not allowed through tandem: tandem's "
+                 "users come from its configuration ('user' lines) and a "
+                 "SIGHUP reloads them; manage backend users on each "
+                 "backend", upper);
+        dispatch_error(c, msg);
+    } else if (SUB("getuser") || SUB("log") || SUB("dryrun")) {
+        char msg[256];
+        char upper[16];
+        size_t n = TD_MIN(sub->len, sizeof(upper) - 1);
+
+        for (i = 0; i < n; i++) {
+            char ch = sub->ptr[i];
+
+            upper[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+        }
+        upper[n] = '\0';
+        snprintf(msg, sizeof(msg),
+                 "tandem: ACL %s is not supported by this version of tandem "
+                 "yet", upper);
+        dispatch_error(c, msg);
+    } else {
+        char msg[256];
+
+        snprintf(msg, sizeof(msg), "unknown subcommand '%.*s'. Try ACL HELP.",
+                 (int)TD_MIN(sub->len, 128), sub->ptr);
+        dispatch_error(c, msg);
+    }
+#undef SUB
+#undef ARITY
 }

@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "dispatch.h"
 #include "log.h"
 #include "net.h"
@@ -123,7 +124,8 @@ client_create(int fd, int is_unix, int is_tls)
     buf_init(&c->out);
     buf_init(&c->multi_buf);
     resp_parser_init(&c->parser, srv.cfg.proto_max_bulk_len);
-    c->authenticated = srv.cfg.requirepass == NULL;
+    c->user = acl_user_default(srv.users);
+    c->authenticated = acl_user_open(c->user);
     c->parser.unauth = !c->authenticated;
     c->ctime = ev_now(srv.loop);
     c->last_active = c->ctime;
@@ -780,7 +782,7 @@ client_describe(const struct client *c, struct buf *b)
              "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld "
              "flags=%s db=%lld sub=0 psub=0 ssub=0 multi=%lld qbuf=%zu "
              "qbuf-free=%zu argv-mem=0 multi-mem=0 rbs=%zu rbp=0 obl=%zu "
-             "oll=%llu omem=%llu tot-mem=%zu events=%s cmd=%s user=default "
+             "oll=%llu omem=%llu tot-mem=%zu events=%s cmd=%s user=%s "
              "redir=-1 resp=2\n",
              (unsigned long long)c->id, c->addr, c->laddr, c->fd,
              c->name != NULL ? c->name : "", (long long)(now - c->ctime),
@@ -791,6 +793,6 @@ client_describe(const struct client *c, struct buf *b)
              (unsigned long long)c->nreqs,
              (unsigned long long)(c->out.cap + c->held),
              sizeof(*c) + c->in.cap + c->out.cap + (size_t)c->held, events,
-             c->lastcmd);
+             c->lastcmd, acl_user_name(c->user));
     buf_append_str(b, line);
 }

@@ -93,6 +93,8 @@ struct client {
                                         * command's reply is dropped */
     int                muted;          /* the command being dispatched
                                         * gets no reply: MUTED_* bits */
+    const struct acl_user *user;       /* as Redis's c->user: the
+                                        * default user until AUTH */
     char               *name;          /* CLIENT SETNAME */
     char               lastcmd[32];    /* for CLIENT LIST */
 

@@ -30,6 +30,41 @@ static const char *const flag_names[] = {
 #undef X
 };
 
+static const char *const category_names[] = {
+#define X(id, name) name,
+    CMD_ACL_CATEGORY_LIST(X)
+#undef X
+};
+
+const char *
+cmd_category_name(int cat)
+{
+    return cat >= 0 && cat < CMD_CAT_COUNT ? category_names[cat] : NULL;
+}
+
+int
+cmd_category_lookup(const char *name, size_t len)
+{
+    int i;
+
+    for (i = 0; i < CMD_CAT_COUNT; i++) {
+        if (td_slice_eq(name, len, category_names[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Key spec flag names, as COMMAND writes them. */
+static const struct {
+    const char *name;
+    uint32_t   bit;
+} keyspec_flags[] = {
+    {"RO", KS_RO}, {"RW", KS_RW}, {"OW", KS_OW}, {"RM", KS_RM},
+    {"access", KS_ACCESS}, {"update", KS_UPDATE}, {"insert", KS_INSERT},
+    {"delete", KS_DELETE}, {"not_key", KS_NOT_KEY},
+};
+
 const char *
 cmd_flag_name(enum cmd_flag_bit bit)
 {
@@ -132,9 +167,20 @@ parse_keyspec(const redisReply *r, struct keyspec *ks)
     memset(ks, 0, sizeof(*ks));
     if (flags != NULL && flags->type == REDIS_REPLY_ARRAY) {
         for (i = 0; i < flags->elements; i++) {
-            if (is_str(flags->element[i]) &&
-                strcasecmp(flags->element[i]->str, "incomplete") == 0) {
+            size_t f;
+
+            if (!is_str(flags->element[i])) {
+                continue;
+            }
+            if (strcasecmp(flags->element[i]->str, "incomplete") == 0) {
                 ks->incomplete = 1;
+            }
+            for (f = 0; f < sizeof(keyspec_flags) / sizeof(keyspec_flags[0]);
+                 f++) {
+                if (strcasecmp(flags->element[i]->str,
+                               keyspec_flags[f].name) == 0) {
+                    ks->flags |= keyspec_flags[f].bit;
+                }
             }
         }
     }
@@ -205,6 +251,26 @@ parse_entry(const redisReply *e, struct cmd *c, char *err, size_t errlen)
     c->first_key = (int)e->element[3]->integer;
     c->last_key = (int)e->element[4]->integer;
     c->key_step = (int)e->element[5]->integer;
+    /* The ACL categories, "@read" and so on; unknown ones (a newer
+     * Redis's) are left out. */
+    if (e->elements > 6 && e->element[6]->type == REDIS_REPLY_ARRAY) {
+        const redisReply *cats = e->element[6];
+
+        for (i = 0; i < cats->elements; i++) {
+            const char *n;
+            int cat;
+
+            if (!is_str(cats->element[i])) {
+                continue;
+            }
+            n = cats->element[i]->str;
+            n += n[0] == '@';
+            cat = cmd_category_lookup(n, strlen(n));
+            if (cat >= 0) {
+                c->categories |= 1u << cat;
+            }
+        }
+    }
 
     specs = e->elements > 8 ? e->element[8] : NULL;
     if (specs != NULL && specs->type == REDIS_REPLY_ARRAY &&
@@ -365,6 +431,13 @@ long
 cmd_keys(const struct cmd *c, size_t argc, const struct resp_arg *argv,
          int *pos, size_t max)
 {
+    return cmd_keys_specs(c, argc, argv, pos, NULL, max, 0);
+}
+
+long
+cmd_keys_specs(const struct cmd *c, size_t argc, const struct resp_arg *argv,
+               int *pos, int *specs, size_t max, int lenient)
+{
     long n = 0;
     size_t s;
 
@@ -375,7 +448,7 @@ cmd_keys(const struct cmd *c, size_t argc, const struct resp_arg *argv,
         long step = ks->keystep;
         long i;
 
-        if (ks->incomplete) {
+        if (ks->incomplete && !lenient) {
             return -1;
         }
         if (ks->begin == KS_BEGIN_INDEX) {
@@ -399,6 +472,8 @@ cmd_keys(const struct cmd *c, size_t argc, const struct resp_arg *argv,
             if (first == 0) {
                 continue;
             }
+        } else if (lenient) {
+            continue;
         } else {
             return -1;
         }
@@ -425,6 +500,8 @@ cmd_keys(const struct cmd *c, size_t argc, const struct resp_arg *argv,
             }
             first += ks->firstkey;
             last = first + ((long)numkeys - 1) * step;
+        } else if (lenient) {
+            continue;
         } else {
             return -1;
         }
@@ -436,6 +513,9 @@ cmd_keys(const struct cmd *c, size_t argc, const struct resp_arg *argv,
             }
             if ((size_t)n < max) {
                 pos[n] = (int)i;
+                if (specs != NULL) {
+                    specs[n] = (int)s;
+                }
             }
             n++;
         }

@@ -47,6 +47,53 @@ enum cmd_flag_bit {
 enum cmd_flag { CMD_FLAG_LIST(X) CMD_FLAG_NONE = 0 };
 #undef X
 
+/* ACL categories, named as COMMAND names them (without the '@'): Redis
+ * 7.0's list, in its order (ACL CAT lists them so). */
+#define CMD_ACL_CATEGORY_LIST(X)                \
+    X(KEYSPACE, "keyspace")                     \
+    X(READ, "read")                             \
+    X(WRITE, "write")                           \
+    X(SET, "set")                               \
+    X(SORTEDSET, "sortedset")                   \
+    X(LIST, "list")                             \
+    X(HASH, "hash")                             \
+    X(STRING, "string")                         \
+    X(BITMAP, "bitmap")                         \
+    X(HYPERLOGLOG, "hyperloglog")               \
+    X(GEO, "geo")                               \
+    X(STREAM, "stream")                         \
+    X(PUBSUB, "pubsub")                         \
+    X(ADMIN, "admin")                           \
+    X(FAST, "fast")                             \
+    X(SLOW, "slow")                             \
+    X(BLOCKING, "blocking")                     \
+    X(DANGEROUS, "dangerous")                   \
+    X(CONNECTION, "connection")                 \
+    X(TRANSACTION, "transaction")               \
+    X(SCRIPTING, "scripting")
+
+enum cmd_acl_category {
+#define X(id, name) CMD_CAT_##id,
+    CMD_ACL_CATEGORY_LIST(X)
+#undef X
+    CMD_CAT_COUNT
+};
+
+/* The category's name, or NULL past the list; its index by name, or -1. */
+const char *cmd_category_name(int cat);
+int cmd_category_lookup(const char *name, size_t len);
+
+/* Key spec flags (COMMAND DOCS): what a command does with the key. */
+#define KS_RO (1u << 0)
+#define KS_RW (1u << 1)
+#define KS_OW (1u << 2)
+#define KS_RM (1u << 3)
+#define KS_ACCESS (1u << 4)
+#define KS_UPDATE (1u << 5)
+#define KS_INSERT (1u << 6)
+#define KS_DELETE (1u << 7)
+#define KS_NOT_KEY (1u << 8)
+
 enum keyspec_begin { KS_BEGIN_UNKNOWN, KS_BEGIN_INDEX, KS_BEGIN_KEYWORD };
 enum keyspec_find { KS_FIND_UNKNOWN, KS_FIND_RANGE, KS_FIND_KEYNUM };
 
@@ -63,12 +110,14 @@ struct keyspec {
     int                keynumidx;    /* KEYNUM: where numkeys is */
     int                firstkey;     /* KEYNUM: first key after it */
     int                incomplete;   /* spec may miss keys */
+    uint32_t           flags;        /* KS_* */
 };
 
 struct cmd {
     char           *name;       /* lower case; "client|setname" for subs */
     int            arity;       /* Redis's convention: -N means >= N */
     uint32_t       flags;       /* enum cmd_flag bits */
+    uint32_t       categories;  /* 1 << enum cmd_acl_category bits */
     int            first_key;
     int            last_key;
     int            key_step;
@@ -129,6 +178,15 @@ cmd_arity_ok(const struct cmd *c, size_t argc)
  */
 long cmd_keys(const struct cmd *c, size_t argc, const struct resp_arg *argv,
               int *pos, size_t max);
+
+/*
+ * As cmd_keys, and also writes in specs[i] the index of the key spec that
+ * found pos[i]. With lenient set, an incomplete spec still gives the keys
+ * it finds (what Redis's ACL check does) instead of -1.
+ */
+long cmd_keys_specs(const struct cmd *c, size_t argc,
+                    const struct resp_arg *argv, int *pos, int *specs,
+                    size_t max, int lenient);
 
 /* The flag's name, for INFO and tests. */
 const char *cmd_flag_name(enum cmd_flag_bit bit);

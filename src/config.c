@@ -31,6 +31,7 @@ enum directive_type {
     D_SCRIPTREPL, /* effects|verbatim */
     D_READPOLICY, /* primary|replica|prefer-replica */
     D_READCONSISTENCY, /* session|eventual */
+    D_USER,       /* user <name> <rule> ..., repeatable */
     D_TLSAUTH     /* yes|no|optional */
 };
 
@@ -69,6 +70,7 @@ static const struct directive directives[] = {
      0},
     {"max-replica-lag", D_INT, OFF(max_replica_lag), "1000", 1, 3600000},
     {"requirepass", D_STRING, OFF(requirepass), "", 0, 0},
+    {"user", D_USER, OFF(users), NULL, 0, 0},
     {"maxclients", D_INT, OFF(maxclients), "10000", 1, 1000000},
     {"timeout", D_INT, OFF(timeout), "0", 0, 100000000},
     {"client-query-buffer-limit", D_MEMORY, OFF(client_query_buffer_limit),
@@ -277,6 +279,41 @@ apply_obuf(struct config *c, int argc, char **argv, char *err, size_t errlen)
     return TD_OK;
 }
 
+/* user <name> <rule> ...: checked now (so --check-config and a reload
+ * catch a bad rule), compiled into users by acl_users_build(). */
+static td_status
+apply_user(struct config *c, int argc, char **argv, char *err,
+           size_t errlen)
+{
+    struct acl_line line;
+    size_t i;
+
+    if (argc < 2) {
+        snprintf(err, errlen, "'user' needs a name, then its rules (as "
+                 "ACL SETUSER takes them)");
+        return TD_ERR;
+    }
+    line.words = argv + 1;
+    line.nwords = (size_t)(argc - 1);
+    if (acl_check_line(&line, err, errlen) != TD_OK) {
+        return TD_ERR;
+    }
+    for (i = 0; i < c->nusers; i++) {
+        if (strcmp(c->users[i].words[0], argv[1]) == 0) {
+            snprintf(err, errlen, "Duplicate user '%s' found: a user is "
+                     "declared by one 'user' line", argv[1]);
+            return TD_ERR;
+        }
+    }
+    c->users = td_realloc(c->users, (c->nusers + 1) * sizeof(*c->users));
+    line.words = td_calloc(line.nwords, sizeof(*line.words));
+    for (i = 0; i < line.nwords; i++) {
+        line.words[i] = td_strdup(argv[i + 1]);
+    }
+    c->users[c->nusers++] = line;
+    return TD_OK;
+}
+
 static void
 set_string(char **field, const char *value)
 {
@@ -304,6 +341,9 @@ config_apply(struct config *c, int argc, char **argv, char *err,
     }
     if (d->type == D_OBUF) {
         return apply_obuf(c, argc, argv, err, errlen);
+    }
+    if (d->type == D_USER) {
+        return apply_user(c, argc, argv, err, errlen);
     }
     if (d->type == D_BIND) {
         if (argc < 2) {
@@ -500,6 +540,15 @@ config_free(struct config *c)
     free(c->backend_user);
     free(c->backend_password);
     free(c->requirepass);
+    for (i = 0; i < c->nusers; i++) {
+        size_t j;
+
+        for (j = 0; j < c->users[i].nwords; j++) {
+            free(c->users[i].words[j]);
+        }
+        free(c->users[i].words);
+    }
+    free(c->users);
     free(c->tls_cert_file);
     free(c->tls_key_file);
     free(c->tls_key_file_pass);
@@ -757,7 +806,8 @@ config_print_defaults(void)
 
         if (d->def == NULL) {
             printf("  %-28s (no default%s)\n", d->name,
-                   d->type == D_REPLICA ? ", repeatable" : ", required");
+                   d->type == D_REPLICA || d->type == D_USER ? ", repeatable"
+                                                             : ", required");
         } else {
             printf("  %-28s %s\n", d->name,
                    d->def[0] == '\0' ? "\"\"" : d->def);

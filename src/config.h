@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "acl.h"
 #include "log.h"
 #include "util.h"
 
@@ -70,6 +71,8 @@ struct config {
 
     /* Clients */
     char                *requirepass;
+    struct acl_line     *users;                  /* `user` lines */
+    size_t              nusers;
     long long           maxclients;
     long long           timeout;                 /* seconds, 0 never */
     long long           client_query_buffer_limit;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "acl.h"
 #include "builtin.h"
 #include "client.h"
 #include "cmdtable.h"
@@ -53,16 +54,6 @@ static const struct refusal refusals[] = {
                                                    "directly")},
     {"config|resetstat", FORBIDDEN("CONFIG RESETSTAT", "configure the "
                                                        "backends directly")},
-    {"acl|setuser", FORBIDDEN("ACL SETUSER", "tandem's users are tandem's; "
-                                             "manage backend users on each "
-                                             "backend")},
-    {"acl|deluser", FORBIDDEN("ACL DELUSER", "tandem's users are tandem's; "
-                                             "manage backend users on each "
-                                             "backend")},
-    {"acl|load", FORBIDDEN("ACL LOAD", "manage backend users on each "
-                                       "backend")},
-    {"acl|save", FORBIDDEN("ACL SAVE", "manage backend users on each "
-                                       "backend")},
     {"module|load", FORBIDDEN("MODULE LOAD", "load modules on every backend "
                                              "directly")},
     {"module|loadex", FORBIDDEN("MODULE LOADEX", "load modules on every "
@@ -355,6 +346,76 @@ dispatch_forward(struct client *c, const struct cmd *cmd, size_t argc,
     return 1;
 }
 
+/* tandem's own admin command is not in the primary's table: its ACL
+ * categories are @admin and @dangerous. */
+static char tandem_cmd_name[] = "tandem";
+static struct cmd tandem_cmd = {
+    .name = tandem_cmd_name,
+    .arity = -2,
+    .categories = (1u << CMD_CAT_ADMIN) | (1u << CMD_CAT_DANGEROUS),
+};
+
+/*
+ * The ACL check (acl.c), made after arity and authentication as Redis's
+ * processCommand() makes it, for every route: builtins, blocking
+ * commands, refusals, transactions and the pipe. A builtin is checked as
+ * the primary's table describes the same name (CLIENT LIST as
+ * client|list). Returns 1 when the command may go on; otherwise the
+ * client has Redis's -NOPERM, and a transaction it is in is doomed.
+ */
+static int
+acl_permits(struct client *c, const struct builtin *b, const struct cmd *cmd,
+            size_t argc, const struct resp_arg *argv)
+{
+    const struct cmd *parent = NULL;
+    struct cmd stand_in;
+    char msg[256];
+
+    if (b != NULL) {
+        struct cmd *found;
+
+        switch (cmdtable_lookup(&srv.pipe.table, argc, argv, &found)) {
+        case CMD_FOUND:
+            cmd = found;
+            break;
+        case CMD_UNKNOWN_SUB:
+            return 1;   /* the builtin answers Redis's unknown subcommand */
+        case CMD_UNKNOWN:
+            if (strcmp(b->name, "tandem") == 0) {
+                cmd = &tandem_cmd;
+                break;
+            }
+            /* No table yet: the rules about the name itself still hold. */
+            memset(&stand_in, 0, sizeof(stand_in));
+            stand_in.name = (char *)b->name;
+            stand_in.flags = (b->flags & BUILTIN_NO_AUTH) ? CMD_NO_AUTH : 0;
+            cmd = &stand_in;
+            break;
+        }
+    }
+    if (strchr(cmd->name, '|') != NULL) {
+        parent = cmdtable_find(&srv.pipe.table, argv[0].ptr, argv[0].len);
+    }
+    switch (acl_check(c->user, cmd, parent, argc, argv)) {
+    case ACL_OK:
+        return 1;
+    case ACL_DENIED_CMD:
+        snprintf(msg, sizeof(msg), "-NOPERM this user has no permissions to "
+                 "run the '%s' command", cmd->name);
+        reject(c, msg);
+        return 0;
+    case ACL_DENIED_KEY:
+        reject(c, "-NOPERM this user has no permissions to access one of "
+                  "the keys used as arguments");
+        return 0;
+    case ACL_DENIED_CHANNEL:
+        reject(c, "-NOPERM this user has no permissions to access one of "
+                  "the channels used as arguments");
+        return 0;
+    }
+    return 0;
+}
+
 int
 dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
                  const char *raw, size_t rawlen, int is_inline)
@@ -376,17 +437,52 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
         dispatch_error(c, msg);
         return 1;
     }
+    if (b == NULL) {
+        if (!pipe_is_up(&srv.pipe)) {
+            char msg[512];
+
+            if (!c->authenticated) {
+                noauth(c);
+                return 1;
+            }
+            pipe_unavailable_error(&srv.pipe, msg, sizeof(msg));
+            reject(c, msg);
+            return 1;
+        }
+        found = cmdtable_lookup(&srv.pipe.table, argc, argv, &cmd);
+        if (found == CMD_UNKNOWN) {
+            unknown_command(c, argc, argv);
+            return 1;
+        }
+        if (found == CMD_UNKNOWN_SUB) {
+            unknown_subcommand(c, argv);
+            return 1;
+        }
+    }
+    /* Redis's order: arity, authentication, then the user's permissions. */
+    if (b != NULL ? !arity_ok(b->arity, argc) : !cmd_arity_ok(cmd, argc)) {
+        wrong_arity(c, b != NULL ? b->name : cmd->name);
+        return 1;
+    }
+    if (!c->authenticated && !(b != NULL && (b->flags & BUILTIN_NO_AUTH))) {
+        noauth(c);
+        return 1;
+    }
+    if (!acl_permits(c, b, cmd, argc, argv)) {
+        return 1;
+    }
+    /* CLIENT PAUSE: a builtin waits only for ALL, or as an EXEC whose
+     * transaction may write. */
+    if (pause_holds(cmd, b != NULL && c->multi && c->multi_writes &&
+                             td_slice_eq(argv[0].ptr, argv[0].len, "exec"))) {
+        c->flags |= CLIENT_PAUSED;
+        return 0;
+    }
+    if (cmd != NULL && (cmd->flags & (CMD_WRITE | CMD_MAY_REPLICATE))) {
+        c->multi_writes |= c->multi;    /* EXEC then counts as a write */
+    }
     if (b != NULL) {
-        if (!arity_ok(b->arity, argc)) {
-            wrong_arity(c, b->name);
-        } else if (!c->authenticated && !(b->flags & BUILTIN_NO_AUTH)) {
-            noauth(c);
-        } else if (pause_holds(NULL, c->multi && c->multi_writes &&
-                                         td_slice_eq(argv[0].ptr, argv[0].len,
-                                                     "exec"))) {
-            c->flags |= CLIENT_PAUSED;
-            return 0;
-        } else if (c->multi && !(b->flags & BUILTIN_IN_MULTI)) {
+        if (c->multi && !(b->flags & BUILTIN_IN_MULTI)) {
             if (b->flags & BUILTIN_QUEUED) {
                 multi_queue(c, argc, argv, raw, rawlen, is_inline);
             } else {
@@ -400,41 +496,6 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
             b->fn(c, argc, argv, raw, rawlen, is_inline);
         }
         return 1;
-    }
-    if (!pipe_is_up(&srv.pipe)) {
-        char msg[512];
-
-        if (!c->authenticated) {
-            noauth(c);
-            return 1;
-        }
-        pipe_unavailable_error(&srv.pipe, msg, sizeof(msg));
-        reject(c, msg);
-        return 1;
-    }
-    found = cmdtable_lookup(&srv.pipe.table, argc, argv, &cmd);
-    if (found == CMD_UNKNOWN) {
-        unknown_command(c, argc, argv);
-        return 1;
-    }
-    if (found == CMD_UNKNOWN_SUB) {
-        unknown_subcommand(c, argv);
-        return 1;
-    }
-    if (!cmd_arity_ok(cmd, argc)) {
-        wrong_arity(c, cmd->name);
-        return 1;
-    }
-    if (!c->authenticated) {
-        noauth(c);
-        return 1;
-    }
-    if (pause_holds(cmd, 0)) {
-        c->flags |= CLIENT_PAUSED;
-        return 0;
-    }
-    if (cmd->flags & (CMD_WRITE | CMD_MAY_REPLICATE)) {
-        c->multi_writes |= c->multi;    /* EXEC then counts as a write */
     }
     if (cmd->route == ROUTE_UNKNOWN) {
         cmd->route = decide_route(cmd);

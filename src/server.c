@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "client.h"
 #include "listener.h"
 #include "log.h"
@@ -209,6 +210,46 @@ swap_tls_settings(struct config *live, struct config *next)
 }
 
 /*
+ * The users a reload built replace the running ones. When they differ,
+ * tandem does what Redis 7.0's ACL LOAD does: clients authenticated as
+ * any user but default are disconnected (they authenticate again under
+ * the new rules); clients of the default user stay, under its new rules.
+ * When the users are the same, nobody is disconnected.
+ */
+static void
+swap_users(struct config *live, struct config *next)
+{
+    struct acl_users *users = acl_users_build(next->users, next->nusers,
+                                              next->requirepass);
+    struct acl_line *lines = live->users;
+    size_t nlines = live->nusers;
+    struct client *c;
+    size_t closed = 0;
+
+    live->users = next->users;
+    live->nusers = next->nusers;
+    next->users = lines;
+    next->nusers = nlines;
+    if (acl_users_same(srv.users, users)) {
+        acl_users_free(users);
+        return;
+    }
+    for (c = srv.clients_head; c != NULL; c = c->next) {
+        if (!acl_user_is_default(c->user)) {
+            closed += !(c->flags & CLIENT_CLOSING);
+            client_close(c, "its user was reloaded (as Redis's ACL LOAD)");
+        }
+        /* The old users are freed now: even a closing client points to
+         * a live user. */
+        c->user = acl_user_default(users);
+    }
+    acl_users_free(srv.users);
+    srv.users = users;
+    log_notice("Users reloaded: %zu user(s); %zu client(s) of other users "
+               "than default disconnected", acl_users_count(users), closed);
+}
+
+/*
  * SIGHUP: reads the configuration again (file and command line), all or
  * nothing. Replicas are added and removed, and the client limits, the
  * password, the log level and the seed pace take effect at once.
@@ -264,6 +305,7 @@ reload(void)
         srv.cfg.requirepass = next.requirepass;
         next.requirepass = pass;
     }
+    swap_users(&srv.cfg, &next);
     srv.cfg.loglevel = next.loglevel;
     log_set_level(next.loglevel);
     srv.cfg.maxclients = next.maxclients;
@@ -323,6 +365,8 @@ server_start(char *err, size_t errlen)
     if (tls_configure(&srv.cfg, err, errlen) != TD_OK) {
         return TD_ERR;
     }
+    srv.users = acl_users_build(srv.cfg.users, srv.cfg.nusers,
+                                srv.cfg.requirepass);
     make_run_id(srv.run_id);
     srv.start_time = td_ustime() / 1000000;
     if (listener_open_all(err, errlen) != TD_OK) {
@@ -369,6 +413,8 @@ server_stop(void)
     ev_signal_stop(srv.loop, &srv.sigint);
     ev_signal_stop(srv.loop, &srv.sighup);
     stream_free(&srv.stream);
+    acl_users_free(srv.users);
+    srv.users = NULL;
     scripts_clear();
     tls_shutdown();
     if (srv.cfg.pidfile != NULL) {

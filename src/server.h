@@ -16,6 +16,7 @@
 #include "stats.h"
 #include "stream.h"
 
+struct acl_users;
 struct client;
 struct listener;
 
@@ -29,6 +30,9 @@ struct server {
     int64_t         start_time;       /* unix seconds */
 
     struct listener *listeners;       /* NULL-terminated list */
+    struct acl_users *users;          /* tandem's users (acl.c), built
+                                       * from cfg's user lines and
+                                       * requirepass */
 
     /* Clients, least recently active first (the idle-timeout order). */
     struct client   *clients_head;

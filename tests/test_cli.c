@@ -142,7 +142,7 @@ static const char *const directive_names[] = {
     "backend-password", "connect-timeout", "meta-db", "requirepass",
     "maxclients", "timeout", "client-query-buffer-limit",
     "proto-max-bulk-len", "client-output-buffer-limit", "loglevel",
-    "logfile", "pidfile", "daemonize", NULL,
+    "logfile", "pidfile", "daemonize", "user", NULL,
 };
 
 /* The directive's line in --help output ("  name  default"), or NULL. */
