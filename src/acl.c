@@ -37,7 +37,6 @@
 #include <strings.h>
 
 #include "cmdtable.h"
-#include "pubsub.h"
 
 #define ACL_READ (1 << 0)
 #define ACL_WRITE (1 << 1)
@@ -776,7 +775,7 @@ key_allowed(const struct acl_user *u, const char *key, size_t len,
         const struct acl_keypat *k = &u->keys[i];
 
         if ((k->perm & need) == need &&
-            pubsub_match(k->pat, strlen(k->pat), key, len)) {
+            td_glob_match(k->pat, strlen(k->pat), key, len)) {
             return 1;
         }
     }
@@ -837,7 +836,7 @@ channel_allowed(const struct acl_user *u, const struct resp_arg *ch,
 
         /* A subscription to a pattern needs that very pattern. */
         if (is_pattern ? (plen == ch->len && memcmp(p, ch->ptr, plen) == 0)
-                       : pubsub_match(p, plen, ch->ptr, ch->len)) {
+                       : td_glob_match(p, plen, ch->ptr, ch->len)) {
             return 1;
         }
     }

@@ -620,6 +620,20 @@ client_unblock_cmd(struct client *c, size_t argc, const struct resp_arg *argv)
     resp_add_int(client_reply_buf(c), done);
 }
 
+/* A subcommand that needs a part of tandem not built yet. */
+static void
+sub_not_supported(struct client *c, const char *container,
+                  const struct resp_arg *sub)
+{
+    char msg[256];
+    char upper[32];
+
+    snprintf(msg, sizeof(msg), "tandem: %s %s is not supported by this "
+             "version of tandem yet", container,
+             td_upper(upper, sizeof(upper), sub->ptr, sub->len));
+    dispatch_error(c, msg);
+}
+
 /* CLIENT REPLY ON|OFF|SKIP, as Redis: OFF and SKIP have no reply of
  * their own; SKIP drops the next command's. */
 static void
@@ -720,20 +734,7 @@ cmd_client(struct client *c, size_t argc, const struct resp_arg *argv,
     } else if (SUB("tracking") || SUB("trackinginfo") ||
                SUB("caching") || SUB("getredir") ||
                SUB("no-touch") || SUB("setinfo")) {
-        char msg[256];
-        char upper[32];
-        size_t n = TD_MIN(sub->len, sizeof(upper) - 1);
-
-        for (i = 0; i < n; i++) {
-            char ch = sub->ptr[i];
-
-            upper[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
-        }
-        upper[n] = '\0';
-        snprintf(msg, sizeof(msg),
-                 "tandem: CLIENT %s is not supported by this version of "
-                 "tandem yet", upper);
-        dispatch_error(c, msg);
+        sub_not_supported(c, "CLIENT", sub);
     } else {
         char msg[256];
 
@@ -1158,14 +1159,8 @@ cmd_acl(struct client *c, size_t argc, const struct resp_arg *argv,
                SUB("save")) {
         char msg[400];
         char upper[16];
-        size_t n = TD_MIN(sub->len, sizeof(upper) - 1);
 
-        for (i = 0; i < n; i++) {
-            char ch = sub->ptr[i];
-
-            upper[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
-        }
-        upper[n] = '\0';
+        td_upper(upper, sizeof(upper), sub->ptr, sub->len);
         snprintf(msg, sizeof(msg),
                  "tandem: ACL %s is not allowed through tandem: tandem's "
                  "users come from its configuration ('user' lines) and a "
@@ -1173,20 +1168,7 @@ cmd_acl(struct client *c, size_t argc, const struct resp_arg *argv,
                  "backend", upper);
         dispatch_error(c, msg);
     } else if (SUB("getuser") || SUB("log") || SUB("dryrun")) {
-        char msg[256];
-        char upper[16];
-        size_t n = TD_MIN(sub->len, sizeof(upper) - 1);
-
-        for (i = 0; i < n; i++) {
-            char ch = sub->ptr[i];
-
-            upper[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
-        }
-        upper[n] = '\0';
-        snprintf(msg, sizeof(msg),
-                 "tandem: ACL %s is not supported by this version of tandem "
-                 "yet", upper);
-        dispatch_error(c, msg);
+        sub_not_supported(c, "ACL", sub);
     } else {
         char msg[256];
 

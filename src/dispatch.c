@@ -268,17 +268,10 @@ unknown_subcommand(struct client *c, const struct resp_arg *argv)
 {
     char msg[512];
     char upper[64];
-    size_t n = TD_MIN(argv[0].len, sizeof(upper) - 1);
-    size_t i;
 
-    for (i = 0; i < n; i++) {
-        char ch = argv[0].ptr[i];
-
-        upper[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
-    }
-    upper[n] = '\0';
     snprintf(msg, sizeof(msg), "unknown subcommand '%.*s'. Try %s HELP.",
-             (int)TD_MIN(argv[1].len, 128), argv[1].ptr, upper);
+             (int)TD_MIN(argv[1].len, 128), argv[1].ptr,
+             td_upper(upper, sizeof(upper), argv[0].ptr, argv[0].len));
     reject(c, msg);
 }
 

@@ -15,12 +15,12 @@
 #include <string.h>
 
 #include "buf.h"
-#include "effects.h"
 #include "log.h"
 #include "pipe.h"
 #include "resp.h"
 #include "server.h"
 #include "stream.h"
+#include "transfer.h"
 #include "watch.h"
 
 const char *const keyevents_patterns[] = {
@@ -132,65 +132,19 @@ keyevents_pipe_up(void)
 
 /* ---- the events ----------------------------------------------------- */
 
-struct transfer {
-    long long db;
-    char      *key;
-    size_t    klen;
-    char      *dump;
-    size_t    dlen;
-};
-
+/* The transfer's command enters the stream at its place in the pipe's
+ * order (the replicas may have gone meanwhile: then nothing is teed). */
 static void
-on_dump(void *ctx, const char *reply, size_t len)
+on_transferred(void *ctx, enum transfer_status status, long long db,
+               const char *key, size_t klen, const char *cmd, size_t len,
+               size_t dump_bytes)
 {
-    struct transfer *t = ctx;
-
-    if (reply != NULL) {
-        t->dump = td_malloc(len);
-        memcpy(t->dump, reply, len);
-        t->dlen = len;
-    }
-}
-
-/* PEXPIRETIME's reply completes the transfer: RESTORE or DEL enters the
- * stream here, in the pipe's order. */
-static void
-on_expiry(void *ctx, const char *reply, size_t len)
-{
-    struct transfer *t = ctx;
-    struct resp_arg key = {t->key, t->klen};
-    struct buf cmd;
-
-    buf_init(&cmd);
-    if (reply != NULL && t->dump != NULL && srv.pipe.tee &&
-        effects_transfer(&key, t->dump, t->dlen, reply, len, &cmd) > 0) {
-        stream_append(&srv.stream, t->db, buf_head(&cmd), cmd.len, 1);
+    if (status == TRANSFER_DONE && srv.pipe.tee) {
+        stream_append(&srv.stream, db, cmd, len, 1);
         srv.stats.keyevent_transfers++;
+        log_debug("keyevent: key transferred to the replicas (%zu bytes)",
+                  dump_bytes);
     }
-    buf_free(&cmd);
-    free(t->dump);
-    free(t->key);
-    free(t);
-}
-
-static void
-transfer(long long db, const char *key, size_t klen)
-{
-    struct transfer *t = td_calloc(1, sizeof(*t));
-    struct resp_arg dump[2] = {{"DUMP", 4}, {key, klen}};
-    struct resp_arg expiry[2] = {{"PEXPIRETIME", 11}, {key, klen}};
-    struct buf b;
-
-    t->db = db;
-    t->key = td_strndup(key, klen);
-    t->klen = klen;
-    buf_init(&b);
-    resp_add_command(&b, 2, dump);
-    pipe_send_internal_db(&srv.pipe, db, buf_head(&b), b.len, on_dump, t);
-    buf_clear(&b);
-    resp_add_command(&b, 2, expiry);
-    pipe_send_internal_db(&srv.pipe, db, buf_head(&b), b.len, on_expiry, t);
-    buf_free(&b);
 }
 
 void
@@ -218,6 +172,6 @@ keyevents_message(const char *channel, size_t clen, const char *key,
     }
     watch_touch_key(db, key, klen);
     if (srv.pipe.tee && pipe_is_up(&srv.pipe)) {
-        transfer(db, key, klen);
+        transfer_key(db, key, klen, on_transferred, NULL);
     }
 }

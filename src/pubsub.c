@@ -233,93 +233,6 @@ pubsub_client_gone(struct client *c)
     c->subs = NULL;
 }
 
-int
-pubsub_match(const char *p, size_t plen, const char *s, size_t slen)
-{
-    while (plen > 0 && slen > 0) {
-        switch (p[0]) {
-        case '*':
-            while (plen > 1 && p[1] == '*') {
-                p++;
-                plen--;
-            }
-            if (plen == 1) {
-                return 1;
-            }
-            while (slen > 0) {
-                if (pubsub_match(p + 1, plen - 1, s, slen)) {
-                    return 1;
-                }
-                s++;
-                slen--;
-            }
-            return 0;
-        case '?':
-            break;
-        case '[': {
-            int not = 0;
-            int match = 0;
-
-            p++;
-            plen--;
-            if (plen > 0 && p[0] == '^') {
-                not = 1;
-                p++;
-                plen--;
-            }
-            while (plen > 0 && p[0] != ']') {
-                if (p[0] == '\\' && plen >= 2) {
-                    p++;
-                    plen--;
-                    match |= p[0] == s[0];
-                } else if (plen >= 3 && p[1] == '-') {
-                    char lo = p[0] < p[2] ? p[0] : p[2];
-                    char hi = p[0] < p[2] ? p[2] : p[0];
-
-                    match |= s[0] >= lo && s[0] <= hi;
-                    p += 2;
-                    plen -= 2;
-                } else {
-                    match |= p[0] == s[0];
-                }
-                p++;
-                plen--;
-            }
-            if (plen == 0) {
-                return 0;    /* unterminated class */
-            }
-            if (not) {
-                match = !match;
-            }
-            if (!match) {
-                return 0;
-            }
-            break;
-        }
-        case '\\':
-            if (plen >= 2) {
-                p++;
-                plen--;
-            }
-            /* fall through */
-        default:
-            if (p[0] != s[0]) {
-                return 0;
-            }
-            break;
-        }
-        p++;
-        plen--;
-        s++;
-        slen--;
-    }
-    while (plen > 0 && p[0] == '*') {
-        p++;
-        plen--;
-    }
-    return plen == 0 && slen == 0;
-}
-
 void
 pubsub_command(struct client *c, size_t argc, const struct resp_arg *argv)
 {
@@ -345,7 +258,7 @@ pubsub_command(struct client *c, size_t argc, const struct resp_arg *argv)
 
             for (s = buckets[i]; s != NULL; s = s->next) {
                 if (s->kind == kind &&
-                    (argc < 3 || pubsub_match(argv[2].ptr, argv[2].len,
+                    (argc < 3 || td_glob_match(argv[2].ptr, argv[2].len,
                                               s->name, s->len))) {
                     resp_add_bulk(&names, s->name, s->len);
                     n++;
@@ -426,7 +339,7 @@ receivers(enum pubsub_kind kind, const char *ch, size_t len, long long *clients,
     for (i = 0; i < NBUCKETS; i++) {
         for (s = buckets[i]; s != NULL; s = s->next) {
             if (s->kind == PS_PATTERN &&
-                pubsub_match(s->name, s->len, ch, len)) {
+                td_glob_match(s->name, s->len, ch, len)) {
                 *clients += (long long)s->nclients;
                 *backend += 1;
             }

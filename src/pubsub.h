@@ -48,7 +48,4 @@ size_t pubsub_count(const struct client *c);
 /* The client is going, or RESET: every subscription ends. */
 void pubsub_client_gone(struct client *c);
 
-/* Redis's glob matching (stringmatchlen), for patterns and CHANNELS. */
-int pubsub_match(const char *pat, size_t plen, const char *s, size_t slen);
-
 #endif

@@ -10,12 +10,12 @@
 #include <string.h>
 
 #include "cmdtable.h"
-#include "effects.h"
 #include "log.h"
 #include "pipe.h"
 #include "replica.h"
 #include "scripts.h"
 #include "server.h"
+#include "transfer.h"
 #include "wait.h"
 
 #define SEED_SCAN_COUNT 1000         /* SCAN's COUNT */
@@ -24,14 +24,10 @@
 #define SEED_FLOW_HIGH (8u * 1024 * 1024) /* no new transfers above this */
 
 /* A transfer in flight: DUMP's reply is kept until PEXPIRETIME's. */
-struct transfer {
+/* A key transfer of this replica's seed in flight. */
+struct seed_transfer {
     struct replica *r;
     uint64_t       generation;
-    long long      db;
-    char           *key;
-    size_t         klen;
-    char           *dump;           /* DUMP's reply, as received */
-    size_t         dlen;
 };
 
 /* A SCAN, FUNCTION DUMP or INFO keyspace in flight. */
@@ -120,73 +116,42 @@ send_on_pipe(long long db, pipe_reply_fn fn, void *ctx, size_t argc,
 
 /* ---- key transfer (I8) ---------------------------------------------- */
 
+/* A transfer's RESTORE (or DEL) enters the replica's flow here, at the
+ * stream position of its DUMP. */
 static void
-transfer_free(struct transfer *t)
+on_transferred(void *ctx, enum transfer_status status, long long db,
+               const char *key, size_t klen, const char *cmd, size_t len,
+               size_t dump_bytes)
 {
-    free(t->key);
-    free(t->dump);
-    free(t);
-}
-
-static void
-on_dump(void *ctx, const char *reply, size_t len)
-{
-    struct transfer *t = ctx;
-
-    if (reply == NULL) {
-        return;    /* the PEXPIRETIME callback frees */
-    }
-    t->dump = td_malloc(len);
-    memcpy(t->dump, reply, len);
-    t->dlen = len;
-}
-
-/* PEXPIRETIME's reply completes a transfer: its RESTORE (or DEL) enters
- * the replica's flow here, at the stream position of the DUMP. */
-static void
-on_expiry(void *ctx, const char *reply, size_t len)
-{
-    struct transfer *t = ctx;
+    struct seed_transfer *t = ctx;
     struct replica *r = t->r;
     struct seed *s = &r->seed;
-    struct resp_arg key = {t->key, t->klen};
-    struct buf cmd;
 
     /* A lost pipe restarts the seed (a new generation), and a restarted
      * seed has forgotten this transfer. */
-    if (reply == NULL || !current(r, t->generation)) {
-        transfer_free(t);
+    if (status == TRANSFER_LOST || !current(r, t->generation)) {
+        free(t);
         return;
     }
+    free(t);
     s->transfers_inflight--;
-    keyset_remove(&s->moving, t->db, t->key, t->klen);
-    keyset_remove(&s->dirty, t->db, t->key, t->klen);
-    buf_init(&cmd);
-    if (t->dump == NULL ||
-        effects_transfer(&key, t->dump, t->dlen, reply, len, &cmd) < 0) {
-        char why[200];
-
-        snprintf(why, sizeof(why), "unexpected DUMP/PEXPIRETIME reply for "
-                 "a key; seeding restarts");
-        buf_free(&cmd);
-        transfer_free(t);
-        conn_fail(&r->conn, why);
+    keyset_remove(&s->moving, db, key, klen);
+    keyset_remove(&s->dirty, db, key, klen);
+    if (status == TRANSFER_BAD_REPLY) {
+        conn_fail(&r->conn, "unexpected DUMP/PEXPIRETIME reply for a key; "
+                            "seeding restarts");
         return;
     }
-    flow_add(r, t->db, buf_head(&cmd), cmd.len);
-    buf_free(&cmd);
-    s->bytes += t->dlen;
+    flow_add(r, db, cmd, len);
+    s->bytes += dump_bytes;
     s->keys_done++;
-    transfer_free(t);
 }
 
 static void
 transfer(struct replica *r, long long db, const char *key, size_t klen)
 {
     struct seed *s = &r->seed;
-    struct transfer *t;
-    struct resp_arg dump[2] = {{"DUMP", 4}, {key, klen}};
-    struct resp_arg expiry[2] = {{"PEXPIRETIME", 11}, {key, klen}};
+    struct seed_transfer *t;
 
     if (!keyset_add(&s->moving, db, key, klen)) {
         return;    /* already on its way */
@@ -194,11 +159,7 @@ transfer(struct replica *r, long long db, const char *key, size_t klen)
     t = td_calloc(1, sizeof(*t));
     t->r = r;
     t->generation = s->generation;
-    t->db = db;
-    t->key = td_strndup(key, klen);
-    t->klen = klen;
-    send_on_pipe(db, on_dump, t, 2, dump);
-    send_on_pipe(db, on_expiry, t, 2, expiry);
+    transfer_key(db, key, klen, on_transferred, t);
     s->transfers_inflight++;
 }
 

@@ -235,3 +235,105 @@ td_ustime(void)
     gettimeofday(&tv, NULL);
     return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
+
+char *
+td_upper(char *dst, size_t cap, const char *s, size_t len)
+{
+    size_t n = TD_MIN(len, cap - 1);
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+
+        dst[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+    }
+    dst[n] = '\0';
+    return dst;
+}
+
+int
+td_glob_match(const char *p, size_t plen, const char *s, size_t slen)
+{
+    while (plen > 0 && slen > 0) {
+        switch (p[0]) {
+        case '*':
+            while (plen > 1 && p[1] == '*') {
+                p++;
+                plen--;
+            }
+            if (plen == 1) {
+                return 1;
+            }
+            while (slen > 0) {
+                if (td_glob_match(p + 1, plen - 1, s, slen)) {
+                    return 1;
+                }
+                s++;
+                slen--;
+            }
+            return 0;
+        case '?':
+            break;
+        case '[': {
+            int not = 0;
+            int match = 0;
+
+            p++;
+            plen--;
+            if (plen > 0 && p[0] == '^') {
+                not = 1;
+                p++;
+                plen--;
+            }
+            while (plen > 0 && p[0] != ']') {
+                if (p[0] == '\\' && plen >= 2) {
+                    p++;
+                    plen--;
+                    match |= p[0] == s[0];
+                } else if (plen >= 3 && p[1] == '-') {
+                    char lo = p[0] < p[2] ? p[0] : p[2];
+                    char hi = p[0] < p[2] ? p[2] : p[0];
+
+                    match |= s[0] >= lo && s[0] <= hi;
+                    p += 2;
+                    plen -= 2;
+                } else {
+                    match |= p[0] == s[0];
+                }
+                p++;
+                plen--;
+            }
+            if (plen == 0) {
+                return 0;    /* unterminated class */
+            }
+            if (not) {
+                match = !match;
+            }
+            if (!match) {
+                return 0;
+            }
+            break;
+        }
+        case '\\':
+            if (plen >= 2) {
+                p++;
+                plen--;
+            }
+            /* fall through */
+        default:
+            if (p[0] != s[0]) {
+                return 0;
+            }
+            break;
+        }
+        p++;
+        plen--;
+        s++;
+        slen--;
+    }
+    while (plen > 0 && p[0] == '*') {
+        p++;
+        plen--;
+    }
+    return plen == 0 && slen == 0;
+}

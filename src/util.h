@@ -51,6 +51,15 @@ int td_memtoll(const char *s, long long *value);
 /* Case-insensitive equality of a slice and a NUL-terminated word. */
 int td_slice_eq(const char *s, size_t len, const char *word);
 
+/* Redis's glob matching (stringmatchlen, case-sensitive): * ? [a-z] [^x]
+ * and \ escapes. For Pub/Sub patterns, CHANNELS and ACL key and channel
+ * patterns. */
+int td_glob_match(const char *pat, size_t plen, const char *s, size_t slen);
+
+/* Copies at most cap - 1 bytes of s, in upper case, NUL-terminated (for
+ * command names in messages). Returns dst. */
+char *td_upper(char *dst, size_t cap, const char *s, size_t len);
+
 /* Writes a representation of s safe for a log line (quotes, \xNN escapes),
  * cut at max bytes of input. Returns dst. */
 char *td_repr(char *dst, size_t dstlen, const char *s, size_t len, size_t max);
