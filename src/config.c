@@ -101,6 +101,7 @@ static const struct directive directives[] = {
     {"logfile", D_STRING, OFF(logfile), "", 0, 0},
     {"pidfile", D_STRING, OFF(pidfile), "", 0, 0},
     {"daemonize", D_BOOL, OFF(daemonize), "no", 0, 0},
+    {"shutdown-timeout", D_INT, OFF(shutdown_timeout), "10", 0, 3600},
 };
 
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))

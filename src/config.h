@@ -104,6 +104,7 @@ struct config {
     char                *logfile;                /* NULL or "": stdout */
     char                *pidfile;
     int                 daemonize;
+    long long           shutdown_timeout;        /* s to wait for replicas */
 };
 
 /* Fills c with every directive's default. */

@@ -15,6 +15,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "server.h"
+#include "shutdown.h"
 
 enum pause_kind { PAUSE_NONE, PAUSE_WRITE, PAUSE_ALL };
 
@@ -26,6 +27,9 @@ static int timer_ready = 0;
 static void
 end_pause(void)
 {
+    if (shutdown_draining()) {
+        return;    /* clients stay held until tandem stops */
+    }
     if (kind != PAUSE_NONE) {
         log_notice("Clients unpaused");
     }
@@ -117,6 +121,16 @@ pause_command(struct client *c, size_t argc, const struct resp_arg *argv)
                kind == PAUSE_ALL ? "all" : "write", ms,
                (unsigned long long)c->id, c->addr);
     resp_add_simple(client_reply_buf(c), "OK");
+}
+
+void
+pause_for_shutdown(void)
+{
+    kind = PAUSE_ALL;
+    until = 1e300;
+    if (timer_ready) {
+        ev_timer_stop(srv.loop, &timer);
+    }
 }
 
 void

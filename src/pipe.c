@@ -33,11 +33,14 @@
 
 #include "client.h"
 #include "keyevents.h"
+#include "shutdown.h"
 #include "log.h"
 #include "server.h"
 #include "tee.h"
 
 #define PIPE_HIGH_WATER (16u * 1024 * 1024)
+
+static void select_db(struct pipe *p, long long db);
 
 static int was_congested = 0;
 
@@ -334,6 +337,15 @@ on_keyspace(void *ctx, const char *reply, size_t len)
 }
 
 static void
+on_mark_taken(void *ctx)
+{
+    struct pipe *p = ctx;
+
+    p->mark_taken = 1;
+    handshake_step_done(p);
+}
+
+static void
 on_select(void *ctx, const char *reply, size_t len)
 {
     if (reply != NULL && reply[0] == '-') {
@@ -383,6 +395,11 @@ on_connected(struct conn *c)
     send_formatted(p, on_command, 1, command);
     send_formatted(p, on_databases, 3, databases);
     send_formatted(p, on_keyspace, 2, keyspace);
+    if (!p->mark_taken) {
+        p->handshake_left++;
+        shutdown_mark_take(on_mark_taken, p);
+        select_db(p, 0);    /* clients start where a connection starts */
+    }
     pipe_flush(p);
 }
 
@@ -526,7 +543,6 @@ pipe_send_internal(struct pipe *p, const char *cmd, size_t len,
     slot_push(p, &s);
 }
 
-static void select_db(struct pipe *p, long long db);
 
 void
 pipe_send_internal_db(struct pipe *p, long long db, const char *cmd,

@@ -71,6 +71,7 @@ struct pipe {
     struct cmdtable  table;          /* from the primary's COMMAND */
     int              handshake_left; /* handshake replies still awaited */
     int              origin_checked; /* keyspace looked at once */
+    int              mark_taken;     /* clean-shutdown mark read once */
     char             redis_version[32];
     char             run_id[41];
 };

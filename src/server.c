@@ -9,6 +9,7 @@
  * them.
  */
 #include "server.h"
+#include "shutdown.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -109,10 +110,7 @@ adjust_open_files_limit(char *err, size_t errlen)
 static void
 signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    log_warning("Received %s scheduling shutdown...",
-                w->signum == SIGINT ? "SIGINT" : "SIGTERM");
-    srv.shutdown_asap = 1;
-    ev_break(loop, EVBREAK_ALL);
+    shutdown_begin(w->signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 static int

@@ -45,6 +45,21 @@ stream_init(struct stream *s, size_t backlog_size)
 }
 
 void
+stream_continue(struct stream *s, const char *id, uint64_t offset)
+{
+    size_t size = s->backlog.size;
+
+    memcpy(s->id, id, 40);
+    s->id[40] = '\0';
+    backlog_free(&s->backlog);
+    backlog_init(&s->backlog, size, offset, 0);
+    s->db = 0;
+    s->commands = 0;
+    s->chunk_commands = 0;
+    s->origin_empty = 0;
+}
+
+void
 stream_free(struct stream *s)
 {
     backlog_free(&s->backlog);

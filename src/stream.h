@@ -34,6 +34,11 @@ struct stream {
 void stream_init(struct stream *s, size_t backlog_size);
 void stream_free(struct stream *s);
 
+/* Continues an earlier stream (a clean-shutdown mark): its id, from
+ * offset, with an empty backlog there. Only before anything is
+ * appended. */
+void stream_continue(struct stream *s, const char *id, uint64_t offset);
+
 /* Appends the effect of one write (or of one whole transaction): ncmds
  * RESP commands in p, executed in database db. */
 void stream_append(struct stream *s, long long db, const char *p,

@@ -1852,6 +1852,164 @@ START_TEST(test_backlog_overflow)
 END_TEST
 
 /* One case per test, so that CK_RUN_CASE=<name> runs one alone. */
+/* ---- 9. clean shutdown and restart ---------------------------------- */
+
+/* Starts tandem again in front of the same fleet. */
+static void
+tandem_restart(const char *const *extra)
+{
+    const char *args[32];
+    char report[2048];
+    int n = 0;
+    int i;
+
+    for (i = 0; i < NREPLICAS; i++) {
+        args[n++] = "--replica";
+        args[n++] = F.spec[i];
+    }
+    for (i = 0; extra != NULL && extra[i] != NULL && n < 30; i++) {
+        args[n++] = extra[i];
+    }
+    args[n] = NULL;
+    ck_assert_int_eq(harness_start_tandem(&F.tandem, F.primary.port, args, 1),
+                     0);
+    if (replcheck_wait_synced(F.tandem.port, 20000, report,
+                              sizeof(report)) != 0) {
+        dump_logs();
+        ck_abort_msg("replicas not online within 20 s: %s", report);
+    }
+}
+
+/* The primary's clean-shutdown mark, or "" when there is none. */
+static void
+read_mark(char *out, size_t len)
+{
+    redisContext *d = harness_connect(F.primary.port);
+
+    cmd_status(d, "OK", "SELECT 15");
+    cmd_str(d, out, len, "GET tandem:shutdown");
+    if (strcmp(out, "(nil)") == 0) {
+        out[0] = '\0';
+    }
+    redisFree(d);
+}
+
+/*
+ * SIGTERM drains: writes in flight finish and are answered, new ones are
+ * held and never sent, the replicas get everything, and a mark on the
+ * primary lets the next tandem continue the same stream: the replicas
+ * are online at once, not seeded. A mark from another primary process is
+ * not trusted: then they are seeded.
+ */
+START_TEST(test_clean_restart_continues_without_seeding)
+{
+    redisContext *c;
+    char replid[64], mark[256], want[128], line[1024];
+    long long off, answered = 0;
+    int i;
+
+    fleet_start(NULL, NULL);
+    c = harness_connect(F.tandem.port);
+    pipeline_sets(c, "before", 0, 2000, 100);
+    cmd_status(c, "OK", "SET ttl:key v EX 1000");
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
+    /* 20,000 INCRs in one go, then SIGTERM while tandem works on them:
+     * every INCR the primary applied is answered, none is lost. */
+    for (i = 0; i < 20000; i++) {
+        redisAppendCommand(c, "INCR counter");
+    }
+    {
+        int done = 0;
+
+        while (!done) {
+            ck_assert_int_eq(redisBufferWrite(c, &done), REDIS_OK);
+        }
+    }
+    harness_signal(&F.tandem, SIGTERM);
+    for (i = 0; i < 20000; i++) {
+        redisReply *r = NULL;
+
+        if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+            break;
+        }
+        ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+        ck_assert_int_eq(r->integer, i + 1);
+        answered++;
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    ck_assert_int_eq(harness_wait_exit(&F.tandem, 15000), 0);
+    harness_stop(&F.tandem);
+    {
+        redisContext *d = harness_connect(F.primary.port);
+        char counter[32];
+
+        cmd_str(d, counter, sizeof(counter), "GET counter");
+        printf("clean restart: %lld of 20000 INCRs answered before the "
+               "shutdown, primary counter %s\n", answered, counter);
+        ck_assert_msg(atoll(counter) == answered || (answered == 0 &&
+                                                      strcmp(counter,
+                                                             "(nil)") == 0),
+                      "primary counter %s, %lld answered", counter, answered);
+        redisFree(d);
+    }
+    read_mark(mark, sizeof(mark));
+    ck_assert_msg(strlen(mark) > 82 && mark[40] == ':',
+                  "no clean-shutdown mark on the primary (\"%s\")", mark);
+    memcpy(replid, mark, 40);
+    replid[40] = '\0';
+    off = atoll(mark + 41);
+
+    /* The next tandem continues: same stream, replicas online, no seed. */
+    tandem_restart(NULL);
+    c = harness_connect(F.tandem.port);
+    ck_assert_str_eq(harness_info_field(c, "replication", "master_replid"),
+                     replid);
+    ck_assert_int_eq(atoll(harness_info_field(c, "replication",
+                                              "master_repl_offset")), off);
+    for (i = 0; i < NREPLICAS; i++) {
+        ck_assert_int_eq(seeds_of(i), 0);
+    }
+    snprintf(want, sizeof(want), "continuing stream %s at offset %lld",
+             replid, off);
+    ck_assert_int_eq(replcheck_count_in_file(F.tandem.log, want), 1);
+    read_mark(mark, sizeof(mark));
+    ck_assert_msg(mark[0] == '\0', "the mark was not taken: %s", mark);
+    printf("clean restart: stream %s continued at offset %lld, 0 seeds\n",
+           replid, off);
+    /* And goes on. */
+    pipeline_sets(c, "after", 0, 2000, 100);
+    ck_assert_int_eq(cmd_int(c, "INCR counter"), answered + 1);
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
+    redisFree(c);
+    compare_all("clean restart");
+
+    /* A mark whose primary run_id is not this primary's: seeded. */
+    ck_assert_int_eq(stop_tandem(), 0);
+    read_mark(mark, sizeof(mark));
+    ck_assert_msg(strlen(mark) > 82, "no mark after the second stop");
+    {
+        redisContext *d = harness_connect(F.primary.port);
+        char forged[256];
+
+        snprintf(forged, sizeof(forged), "%.*s%s", 82, mark,
+                 "0000000000000000000000000000000000000000");
+        cmd_status(d, "OK", "SELECT 15");
+        cmd_status(d, "OK", "SET tandem:shutdown %s", forged);
+        redisFree(d);
+    }
+    tandem_restart(NULL);
+    for (i = 0; i < NREPLICAS; i++) {
+        ck_assert_int_eq(seeds_of(i), 1);
+    }
+    ck_assert_int_eq(replcheck_count_in_file(F.tandem.log,
+                                             "from another primary process"),
+                     1);
+    slave_line(0, line, sizeof(line));
+    compare_all("restart with a foreign mark");
+}
+END_TEST
+
 static void
 add_case(Suite *s, const char *name, const TTest *test)
 {
@@ -1882,6 +2040,7 @@ main(void)
     add_case(s, "empty_restart", test_empty_restart_needs_seed);
     add_case(s, "replay_from_origin", test_empty_restart_replays_from_origin);
     add_case(s, "backlog_overflow", test_backlog_overflow);
+    add_case(s, "clean_restart", test_clean_restart_continues_without_seeding);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
