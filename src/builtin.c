@@ -16,6 +16,7 @@
 #include "cmdtable.h"
 #include "dispatch.h"
 #include "info.h"
+#include "guard.h"
 #include "multi.h"
 #include "pause.h"
 #include "replica.h"
@@ -848,6 +849,9 @@ static const char *const tandem_help[] = {
     "    Seed the replica again from the primary (DUMP/RESTORE).",
     "RELOAD-TLS",
     "    Load the TLS certificates and keys again, for new connections.",
+    "ACCEPT-PRIMARY",
+    "    Take a primary held for having come back without its data as it",
+    "    is (replicas that lost writes are then seeded from it).",
     "HELP",
     "    Print this help.",
 };
@@ -887,6 +891,13 @@ cmd_tandem(struct client *c, size_t argc, const struct resp_arg *argv,
             return;
         }
         log_notice("TLS certificates reloaded by TANDEM RELOAD-TLS");
+        resp_add_simple(client_reply_buf(c), "OK");
+    } else if (td_slice_eq(sub->ptr, sub->len, "accept-primary") &&
+               argc == 2) {
+        if (!guard_accept()) {
+            dispatch_error(c, "tandem: the primary is not held");
+            return;
+        }
         resp_add_simple(client_reply_buf(c), "OK");
     } else if (td_slice_eq(sub->ptr, sub->len, "status") && argc == 2) {
         struct buf text;

@@ -402,9 +402,24 @@ protocol_error(struct client *c)
     resp_parser_reset(&c->parser);
 }
 
-/* Parses and dispatches every complete request in the query buffer. */
+static void process_input_loop(struct client *c);
+
+/* Parses and dispatches every complete request in the query buffer. A
+ * command may resume every client (TANDEM ACCEPT-PRIMARY brings the pipe
+ * up): the client running it is already in this loop, which goes on. */
 static void
 process_input(struct client *c)
+{
+    if (c->flags & CLIENT_PROCESSING) {
+        return;
+    }
+    c->flags |= CLIENT_PROCESSING;
+    process_input_loop(c);
+    c->flags &= ~CLIENT_PROCESSING;
+}
+
+static void
+process_input_loop(struct client *c)
 {
     while (c->in.len > 0 &&
            !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSING |

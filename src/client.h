@@ -49,6 +49,7 @@ struct req {
 #define CLIENT_HELD               (1 << 5)  /* a command for the primary
                                              * waits for reads on replicas */
 #define CLIENT_PAUSED             (1 << 6)  /* held by CLIENT PAUSE */
+#define CLIENT_PROCESSING         (1 << 7)  /* in process_input() */
 
 struct client {
     uint64_t           id;

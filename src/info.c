@@ -17,6 +17,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "client.h"
 #include "replica.h"
 #include "server.h"
@@ -127,7 +128,8 @@ section_primary(struct buf *b)
     add(b, "# Primary");
     add(b, "primary_host:%s", srv.cfg.primary.host);
     add(b, "primary_port:%lld", (long long)srv.cfg.primary.port);
-    add(b, "primary_link_status:%s", conn_state_name(p->conn.state));
+    add(b, "primary_link_status:%s",
+        guard_holding() ? "held" : conn_state_name(p->conn.state));
     add(b, "primary_link_up_since_seconds:%lld",
         p->conn.state == CONN_UP
             ? (long long)((td_mstime() - p->conn.up_since) / 1000)
@@ -139,6 +141,7 @@ section_primary(struct buf *b)
     add(b, "primary_last_error:%s", p->conn.last_error);
     add(b, "pipe_inflight:%zu", p->slots.count);
     add(b, "pipe_pending_bytes:%zu", p->out.len);
+    guard_info(b);
 }
 
 static void

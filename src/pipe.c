@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "guard.h"
 #include "keyevents.h"
 #include "shutdown.h"
 #include "log.h"
@@ -53,6 +54,10 @@ pipe_congested(const struct pipe *p)
 void
 pipe_unavailable_error(const struct pipe *p, char *dst, size_t len)
 {
+    if (p->untrusted) {
+        snprintf(dst, len, "-ERR tandem: %s", guard_reason());
+        return;
+    }
     snprintf(dst, len,
              "-ERR tandem: the primary %s is unavailable (%s); tandem is "
              "reconnecting",
@@ -166,19 +171,44 @@ on_down(struct conn *c, const char *why, int was_up)
     }
 }
 
+/* Clients, the keyevents and the replica links may use the pipe. */
+static void
+open_for_use(struct pipe *p)
+{
+    client_resume_all();
+    keyevents_pipe_up();
+    if (p->tee) {
+        tee_pipe_up();
+    }
+}
+
 static void
 became_up(struct pipe *p)
 {
     conn_up(&p->conn);
     srv.stats.pipe_connects++;
     log_notice("Pipe to the primary %s is up (Redis %s, run_id %s, %zu "
-               "commands known)",
+               "commands known)%s",
                srv.cfg.primary.spec, p->redis_version, p->run_id,
-               p->table.ncmds);
-    client_resume_all();
-    keyevents_pipe_up();
-    if (p->tee) {
-        tee_pipe_up();
+               p->table.ncmds, p->untrusted ? ", but held" : "");
+    if (p->untrusted) {
+        client_resume_all();    /* waiting clients get the reason */
+        return;
+    }
+    open_for_use(p);
+}
+
+void
+pipe_release_held(struct pipe *p)
+{
+    if (!p->untrusted) {
+        return;
+    }
+    p->untrusted = 0;
+    log_notice("Pipe to the primary %s is no longer held",
+               srv.cfg.primary.spec);
+    if (p->conn.state == CONN_UP) {
+        open_for_use(p);
     }
 }
 
@@ -333,6 +363,7 @@ on_keyspace(void *ctx, const char *reply, size_t len)
                                   memmem(reply, len, "keys=", 5) == NULL;
         p->origin_checked = 1;
     }
+    p->untrusted = reply[0] == '$' && !guard_admit(p->run_id, reply, len);
     handshake_step_done(p);
 }
 
@@ -600,6 +631,11 @@ pipe_send_request(struct pipe *p, struct req *r, long long db,
         /* Not recorded: the stream no longer describes the primary from
          * its start, so a replica added later must be seeded. */
         srv.stream.origin_empty = 0;
+    }
+    if (cmd != NULL && cmd->name[0] == 'f' &&
+        (strcmp(cmd->name, "flushall") == 0 ||
+         strcmp(cmd->name, "flushdb") == 0)) {
+        guard_flushed();    /* fewer keys on purpose */
     }
     if (e == EFFECT_NONE) {
         s.kind = SLOT_READ;

@@ -72,6 +72,8 @@ struct pipe {
     int              handshake_left; /* handshake replies still awaited */
     int              origin_checked; /* keyspace looked at once */
     int              mark_taken;     /* clean-shutdown mark read once */
+    int              untrusted;      /* connected, but held: the primary
+                                      * lost data (guard.c) */
     char             redis_version[32];
     char             run_id[41];
 };
@@ -85,7 +87,7 @@ void pipe_stop(struct pipe *p);
 static inline int
 pipe_is_up(const struct pipe *p)
 {
-    return p->conn.state == CONN_UP;
+    return p->conn.state == CONN_UP && !p->untrusted;
 }
 
 /* True while a connection attempt is in progress: clients wait for it
@@ -119,6 +121,9 @@ void pipe_send_internal(struct pipe *p, const char *cmd, size_t len,
 /* Sends one of tandem's own commands to run in database db. */
 void pipe_send_internal_db(struct pipe *p, long long db, const char *cmd,
                            size_t len, pipe_reply_fn fn, void *ctx);
+
+/* The guard trusts the primary again: the pipe comes up for clients. */
+void pipe_release_held(struct pipe *p);
 
 /* Writes what is pending (called once per loop iteration). */
 void pipe_flush(struct pipe *p);

@@ -9,6 +9,7 @@
  * them.
  */
 #include "server.h"
+#include "guard.h"
 #include "shutdown.h"
 
 #include <fcntl.h>
@@ -59,6 +60,7 @@ cron_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     client_cron();
     listener_resume_all();
+    guard_cron();
 }
 
 /*

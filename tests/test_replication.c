@@ -2010,6 +2010,131 @@ START_TEST(test_clean_restart_continues_without_seeding)
 }
 END_TEST
 
+/* ---- 10. a primary that comes back without its data ----------------- */
+
+/* Kills the primary and starts an empty one on its port (no persistence:
+ * what a crash of a cache-style primary leaves). */
+static void
+primary_restart_empty(void)
+{
+    char dir[256];
+    int port = F.primary.port;
+
+    snprintf(dir, sizeof(dir), "%s", F.primary.dir);
+    harness_signal(&F.primary, SIGKILL);
+    ck_assert_int_eq(harness_wait_exit(&F.primary, 5000), 128 + SIGKILL);
+    ck_assert_msg(replcheck_start_redis_at(&F.primary, port, dir, NULL) == 0,
+                  "can't restart the primary on port %d", port);
+}
+
+/* Waits until tandem's INFO says primary_link_status is want. */
+static void
+wait_link(redisContext *c, const char *want, int timeout_ms)
+{
+    long long t0 = wall_ms();
+    const char *v = NULL;
+
+    while (wall_ms() - t0 < timeout_ms) {
+        v = harness_info_field(c, "primary", "primary_link_status");
+        if (v != NULL && strcmp(v, want) == 0) {
+            return;
+        }
+        usleep(50000);
+    }
+    dump_logs();
+    ck_abort_msg("primary_link_status is %s, not %s, after %d ms",
+                 v != NULL ? v : "(none)", want, timeout_ms);
+}
+
+static long long
+dbsize_of(int port)
+{
+    redisContext *d = harness_connect(port);
+    long long n = cmd_int(d, "DBSIZE");
+
+    redisFree(d);
+    return n;
+}
+
+/*
+ * DESIGN I11: a primary restarted without its data is not trusted. tandem
+ * holds the pipe (clients get the reason, nothing reaches the primary, no
+ * replica is seeded from it) until the primary holds its keys again or an
+ * operator accepts it; then the replicas are seeded from it.
+ */
+START_TEST(test_primary_back_without_data_is_held)
+{
+    redisContext *c, *rep;
+    redisReply *r;
+    int i;
+
+    fleet_start(NULL, NULL);
+    c = harness_connect(F.tandem.port);
+    pipeline_sets(c, "keep", 0, 1000, 50);
+    cmd_status(c, "OK", "SET vol v EX 1000");
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
+    usleep(2200000);    /* tandem samples the keyspace once a second */
+
+    primary_restart_empty();
+    wait_link(c, "held", 15000);
+    r = redisCommand(c, "SET after:loss 1");
+    ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ERROR &&
+                      strstr(r->str, "lost data") != NULL,
+                  "a write while held: %s",
+                  r != NULL && r->str != NULL ? r->str : "(no error)");
+    printf("held primary: %s\n", r->str);
+    freeReplyObject(r);
+    usleep(1500000);
+    ck_assert_int_eq(dbsize_of(F.primary.port), 0);
+    for (i = 0; i < NREPLICAS; i++) {
+        ck_assert_int_eq(dbsize_of(F.replica[i].port), 1001);
+        ck_assert_int_eq(seeds_of(i), 0);
+    }
+
+    /* An operator restores the keys on the primary (here from a replica,
+     * key by key): tandem trusts it again, and seeds the replicas. */
+    rep = harness_connect(F.replica[0].port);
+    {
+        redisContext *d = harness_connect(F.primary.port);
+
+        for (i = 0; i < 1000; i++) {
+            redisReply *dump = redisCommand(rep, "DUMP keep:%d", i);
+
+            ck_assert_int_eq(dump->type, REDIS_REPLY_STRING);
+            cmd_status(d, "OK", "RESTORE keep:%d 0 %b", i, dump->str,
+                       dump->len);
+            freeReplyObject(dump);
+        }
+        redisFree(d);
+    }
+    wait_link(c, "up", 15000);
+    cmd_status(c, "OK", "SET after:restore 1");
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 20000"), 2);
+    for (i = 0; i < NREPLICAS; i++) {
+        ck_assert_int_eq(seeds_of(i), 1);
+    }
+    compare_all("primary restored");
+
+    /* Lost again; this time the operator takes it as it is. */
+    usleep(2200000);
+    primary_restart_empty();
+    wait_link(c, "held", 15000);
+    cmd_error(c, "ERR tandem: the primary", "SET after:loss 2");
+    cmd_status(c, "OK", "TANDEM ACCEPT-PRIMARY");
+    cmd_error(c, "ERR tandem: the primary is not held",
+              "TANDEM ACCEPT-PRIMARY");
+    cmd_status(c, "OK", "SET after:accept 1");
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 20000"), 2);
+    for (i = 0; i < NREPLICAS; i++) {
+        ck_assert_int_eq(seeds_of(i), 2);
+        ck_assert_int_eq(dbsize_of(F.replica[i].port), 1);
+    }
+    compare_all("primary accepted");
+    redisFree(rep);
+    redisFree(c);
+}
+END_TEST
+
 static void
 add_case(Suite *s, const char *name, const TTest *test)
 {
@@ -2041,6 +2166,7 @@ main(void)
     add_case(s, "replay_from_origin", test_empty_restart_replays_from_origin);
     add_case(s, "backlog_overflow", test_backlog_overflow);
     add_case(s, "clean_restart", test_clean_restart_continues_without_seeding);
+    add_case(s, "primary_held", test_primary_back_without_data_is_held);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
