@@ -16,6 +16,7 @@
 #include "cmdtable.h"
 #include "dispatch.h"
 #include "info.h"
+#include "failover.h"
 #include "guard.h"
 #include "multi.h"
 #include "pause.h"
@@ -849,6 +850,10 @@ static const char *const tandem_help[] = {
     "    Seed the replica again from the primary (DUMP/RESTORE).",
     "RELOAD-TLS",
     "    Load the TLS certificates and keys again, for new connections.",
+    "FAILOVER [<host:port>]",
+    "    Make a replica the primary (by default the online one furthest",
+    "    ahead): clients wait, every replica catches up, the stream goes",
+    "    on under a new id, the old primary becomes a replica.",
     "ACCEPT-PRIMARY",
     "    Take a primary held for having come back without its data as it",
     "    is (replicas that lost writes are then seeded from it).",
@@ -891,6 +896,18 @@ cmd_tandem(struct client *c, size_t argc, const struct resp_arg *argv,
             return;
         }
         log_notice("TLS certificates reloaded by TANDEM RELOAD-TLS");
+        resp_add_simple(client_reply_buf(c), "OK");
+    } else if (td_slice_eq(sub->ptr, sub->len, "failover") && argc <= 3) {
+        char err[300];
+
+        if (!failover_start(argc == 3 ? argv[2].ptr : NULL,
+                            argc == 3 ? argv[2].len : 0, err, sizeof(err))) {
+            char msg[400];
+
+            snprintf(msg, sizeof(msg), "tandem: can't fail over: %s", err);
+            dispatch_error(c, msg);
+            return;
+        }
         resp_add_simple(client_reply_buf(c), "OK");
     } else if (td_slice_eq(sub->ptr, sub->len, "accept-primary") &&
                argc == 2) {

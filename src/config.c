@@ -102,6 +102,9 @@ static const struct directive directives[] = {
     {"pidfile", D_STRING, OFF(pidfile), "", 0, 0},
     {"daemonize", D_BOOL, OFF(daemonize), "no", 0, 0},
     {"shutdown-timeout", D_INT, OFF(shutdown_timeout), "10", 0, 3600},
+    {"failover-after", D_INT, OFF(failover_after), "0", 0, 86400000},
+    {"failover-timeout", D_INT, OFF(failover_timeout), "10000", 100,
+     3600000},
 };
 
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))

@@ -105,6 +105,8 @@ struct config {
     char                *pidfile;
     int                 daemonize;
     long long           shutdown_timeout;        /* s to wait for replicas */
+    long long           failover_after;          /* ms unreachable; 0 off */
+    long long           failover_timeout;        /* ms to catch up */
 };
 
 /* Fills c with every directive's default. */

@@ -143,6 +143,15 @@ guard_flushed(void)
     last_volatile = 0;
 }
 
+void
+guard_reset(void)
+{
+    known_run_id[0] = '\0';
+    last_keys = -1;
+    last_volatile = 0;
+    holding = 0;
+}
+
 int
 guard_accept(void)
 {

@@ -13,7 +13,8 @@
  * holds enough keys again (checked once a second, e.g. after an operator
  * restored it), or on TANDEM ACCEPT-PRIMARY (the operator takes the
  * primary as it is). Either way every replica is then seeded from the
- * primary: nothing says what it holds came from the stream.
+ * primary: nothing says what it holds came from the stream. With
+ * failover-after set, failover.c fails over instead.
  */
 #ifndef TD_GUARD_H
 #define TD_GUARD_H
@@ -32,6 +33,10 @@ void guard_cron(void);
 
 /* A flush went through tandem: the keys are gone on purpose. */
 void guard_flushed(void);
+
+/* The primary changed (failover): the first one the pipe reaches is
+ * trusted as it is. */
+void guard_reset(void);
 
 /* TANDEM ACCEPT-PRIMARY: takes the held primary as it is. Returns 0 when
  * nothing was held. */

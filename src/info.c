@@ -17,6 +17,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "failover.h"
 #include "guard.h"
 #include "client.h"
 #include "replica.h"
@@ -142,6 +143,7 @@ section_primary(struct buf *b)
     add(b, "pipe_inflight:%zu", p->slots.count);
     add(b, "pipe_pending_bytes:%zu", p->out.len);
     guard_info(b);
+    failover_info(b);
 }
 
 static void

@@ -124,7 +124,13 @@ pause_command(struct client *c, size_t argc, const struct resp_arg *argv)
 }
 
 void
-pause_for_shutdown(void)
+pause_release_all(void)
+{
+    end_pause();
+}
+
+void
+pause_hold_all(void)
 {
     kind = PAUSE_ALL;
     until = 1e300;

@@ -25,9 +25,10 @@ void unpause_command(struct client *c, size_t argc);
  * may_write tells whether such a one writes, as EXEC may). */
 int pause_holds(const struct cmd *cmd, int may_write);
 
-/* A clean shutdown: every client's new commands wait until tandem
- * stops. */
-void pause_for_shutdown(void);
+/* Every client's new commands wait (a clean shutdown, a failover) until
+ * pause_release_all() (a shutdown never releases). */
+void pause_hold_all(void);
+void pause_release_all(void);
 
 /* True while a pause is in effect. */
 int pause_in_effect(void);

@@ -547,6 +547,34 @@ pipe_start(struct pipe *p)
 }
 
 void
+pipe_detach(struct pipe *p, const char *why)
+{
+    p->conn.retry = 0;
+    conn_fail(&p->conn, why);
+    ev_timer_stop(srv.loop, &p->conn.timer);
+}
+
+void
+pipe_reattach(struct pipe *p)
+{
+    p->conn.retry = 1;
+    conn_connect(&p->conn);
+}
+
+void
+pipe_retarget(struct pipe *p)
+{
+    pipe_detach(p, "the primary changed");
+    conn_free(&p->conn);
+    conn_init(&p->conn, "primary", srv.cfg.primary.host,
+              (int)srv.cfg.primary.port, srv.cfg.primary.tls, &pipe_conn_ops,
+              p);
+    p->untrusted = 0;
+    p->mark_taken = 1;    /* a mark is the old primary's business */
+    conn_connect(&p->conn);
+}
+
+void
 pipe_stop(struct pipe *p)
 {
     p->conn.retry = 0;

@@ -80,6 +80,13 @@ struct pipe {
 
 /* Starts connecting to the configured primary. */
 void pipe_start(struct pipe *p);
+/* Failover: stops the connection and its reconnecting (requests in
+ * flight are answered with the error); reattach reconnects to the same
+ * primary, retarget to srv.cfg.primary as it is now. */
+void pipe_detach(struct pipe *p, const char *why);
+void pipe_reattach(struct pipe *p);
+void pipe_retarget(struct pipe *p);
+
 /* Closes the connection for good (shutdown). */
 void pipe_stop(struct pipe *p);
 

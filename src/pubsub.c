@@ -521,6 +521,22 @@ pubsub_start(void)
 }
 
 void
+pubsub_retarget(void)
+{
+    if (!started) {
+        return;
+    }
+    subconn.retry = 0;
+    conn_fail(&subconn, "the primary changed");
+    ev_timer_stop(srv.loop, &subconn.timer);
+    conn_free(&subconn);
+    conn_init(&subconn, "pubsub", srv.cfg.primary.host,
+              (int)srv.cfg.primary.port, srv.cfg.primary.tls, &pubsub_ops,
+              NULL);
+    conn_connect(&subconn);
+}
+
+void
 pubsub_stop(void)
 {
     size_t i;

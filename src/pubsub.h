@@ -25,6 +25,9 @@ enum pubsub_kind {
 
 void pubsub_start(void);
 void pubsub_stop(void);
+/* The primary changed (failover): subscriptions are made on the new one
+ * when it is up. */
+void pubsub_retarget(void);
 
 /* (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE for c; argv[0] is the command. */
 void pubsub_subscribe(struct client *c, enum pubsub_kind kind, size_t argc,

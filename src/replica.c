@@ -973,8 +973,9 @@ replica_list(struct buf *b)
     }
 }
 
-int
-replica_resync(const char *spec, size_t len)
+/* The replica named by its spec as configured, or by host:port. */
+static struct replica *
+find_by_spec(const char *spec, size_t len)
 {
     size_t i;
 
@@ -984,25 +985,108 @@ replica_resync(const char *spec, size_t len)
 
         snprintf(hostport, sizeof(hostport), "%s:%d", r->addr->host,
                  r->addr->port);
-        if (!td_slice_eq(spec, len, r->addr->spec) &&
-            !td_slice_eq(spec, len, hostport)) {
-            continue;
+        if (td_slice_eq(spec, len, r->addr->spec) ||
+            td_slice_eq(spec, len, hostport)) {
+            return r;
         }
-        r->diverged = 1;
-        snprintf(r->diverged_why, sizeof(r->diverged_why),
-                 "TANDEM RESYNC by an operator");
-        if (r->state == REPLICA_REFUSED) {
-            r->state = REPLICA_DOWN;
-        }
-        if (r->conn.state != CONN_DOWN) {
-            out_of_service(r, REPLICA_NEEDS_SEED,
-                           "TANDEM RESYNC by an operator");
-        } else {
-            conn_connect(&r->conn);
-        }
-        return 1;
     }
-    return 0;
+    return NULL;
+}
+
+/* Holds exactly the stream up to end, with nothing on its way. */
+static int
+settled_at(const struct replica *r, uint64_t end)
+{
+    return r->state == REPLICA_ONLINE && r->acked == end &&
+           r->inflight.count == 0 && !r->writing;
+}
+
+struct replica *
+replica_failover_target(const char *spec, size_t len)
+{
+    struct replica *best = NULL;
+    size_t i;
+
+    if (spec != NULL) {
+        best = find_by_spec(spec, len);
+        return best != NULL && best->state == REPLICA_ONLINE ? best : NULL;
+    }
+    for (i = 0; i < nreplicas; i++) {
+        struct replica *r = replicas[i];
+
+        if (r->state == REPLICA_ONLINE && !r->seed.finishing &&
+            (best == NULL || r->acked > best->acked)) {
+            best = r;
+        }
+    }
+    return best;
+}
+
+int
+replica_settled(const struct replica *r, uint64_t end)
+{
+    return settled_at(r, end);
+}
+
+int
+replica_all_settled(uint64_t end)
+{
+    size_t i;
+
+    for (i = 0; i < nreplicas; i++) {
+        if (replicas[i]->state == REPLICA_ONLINE &&
+            !settled_at(replicas[i], end)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void
+replica_drop_unsettled(uint64_t end, const char *why)
+{
+    size_t i;
+
+    for (i = 0; i < nreplicas; i++) {
+        struct replica *r = replicas[i];
+
+        if (r->state != REPLICA_DOWN && r->state != REPLICA_REFUSED &&
+            !settled_at(r, end)) {
+            r->diverged = 1;
+            snprintf(r->diverged_why, sizeof(r->diverged_why), "%s", why);
+            if (r->conn.state != CONN_DOWN) {
+                out_of_service(r, REPLICA_NEEDS_SEED, why);
+            }
+        }
+    }
+}
+
+const struct backend_addr *
+replica_address(const struct replica *r)
+{
+    return r->addr;
+}
+
+int
+replica_resync(const char *spec, size_t len)
+{
+    struct replica *r = find_by_spec(spec, len);
+
+    if (r == NULL) {
+        return 0;
+    }
+    r->diverged = 1;
+    snprintf(r->diverged_why, sizeof(r->diverged_why),
+             "TANDEM RESYNC by an operator");
+    if (r->state == REPLICA_REFUSED) {
+        r->state = REPLICA_DOWN;
+    }
+    if (r->conn.state != CONN_DOWN) {
+        out_of_service(r, REPLICA_NEEDS_SEED, "TANDEM RESYNC by an operator");
+    } else {
+        conn_connect(&r->conn);
+    }
+    return 1;
 }
 
 int

@@ -137,6 +137,17 @@ void replica_list(struct buf *b);
 /* TANDEM RESYNC: forces a seed of the replica named by spec (as
  * configured, or host:port). Returns 0 when there is no such replica. */
 int replica_resync(const char *spec, size_t len);
+
+/* Failover (failover.c): the online replica named (NULL: the one with
+ * the highest acknowledged offset), or NULL. */
+struct replica *replica_failover_target(const char *spec, size_t len);
+/* Online, acknowledged exactly end, nothing on its way. */
+int replica_settled(const struct replica *r, uint64_t end);
+/* Every online replica is settled at end. */
+int replica_all_settled(uint64_t end);
+/* Replicas not settled at end leave service, to be seeded. */
+void replica_drop_unsettled(uint64_t end, const char *why);
+const struct backend_addr *replica_address(const struct replica *r);
 int replica_online_count(void);
 size_t replica_total(void);
 

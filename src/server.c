@@ -9,6 +9,7 @@
  * them.
  */
 #include "server.h"
+#include "failover.h"
 #include "guard.h"
 #include "shutdown.h"
 
@@ -61,6 +62,7 @@ cron_cb(struct ev_loop *loop, ev_timer *w, int revents)
     client_cron();
     listener_resume_all();
     guard_cron();
+    failover_cron();
 }
 
 /*
@@ -290,6 +292,7 @@ reload(void)
         config_free(&next);
         return;
     }
+    failover_map_config(&next);
     warn_restart_needed(&next);
     swap_tls_settings(&srv.cfg, &next);
     replica_reconfigure(next.replicas, next.nreplicas);
@@ -320,6 +323,9 @@ reload(void)
     srv.cfg.read_eventual = next.read_eventual;
     srv.cfg.max_replica_lag = next.max_replica_lag;
     srv.cfg.connect_timeout = next.connect_timeout;
+    srv.cfg.failover_after = next.failover_after;
+    srv.cfg.failover_timeout = next.failover_timeout;
+    srv.cfg.shutdown_timeout = next.shutdown_timeout;
     config_free(&next);
     log_notice("Configuration reloaded: %zu replica(s)", srv.cfg.nreplicas);
 }

@@ -146,7 +146,7 @@ shutdown_begin(const char *signame)
     log_warning("Received %s scheduling shutdown...", signame);
     draining = 1;
     listener_close_all();
-    pause_for_shutdown();
+    pause_hold_all();
     deadline = ev_now(srv.loop) + (double)srv.cfg.shutdown_timeout;
     ev_timer_init(&poll_timer, poll_cb, 0.0, 0.01);
     ev_timer_start(srv.loop, &poll_timer);

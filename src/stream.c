@@ -45,6 +45,12 @@ stream_init(struct stream *s, size_t backlog_size)
 }
 
 void
+stream_new_id(struct stream *s)
+{
+    new_id(s->id);
+}
+
+void
 stream_continue(struct stream *s, const char *id, uint64_t offset)
 {
     size_t size = s->backlog.size;

@@ -34,6 +34,11 @@ struct stream {
 void stream_init(struct stream *s, size_t backlog_size);
 void stream_free(struct stream *s);
 
+/* A new history from here (failover): a new id; offsets and the backlog
+ * go on, so replicas linked now continue, and a stamp of the old id no
+ * longer matches. */
+void stream_new_id(struct stream *s);
+
 /* Continues an earlier stream (a clean-shutdown mark): its id, from
  * offset, with an empty backlog there. Only before anything is
  * appended. */

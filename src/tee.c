@@ -259,10 +259,26 @@ tee_exec(long long db, const char *raw, size_t rawlen, const char *reply,
     }
 }
 
+/* Writes lost with the pipe: the replicas diverge from the primary only
+ * if it comes back (a failover leaves it behind, and with it whatever
+ * those writes did). */
+static char lost_reason[300];
+static int lost_pending;
+
 void
 tee_pipe_up(void)
 {
+    if (lost_pending) {
+        lost_pending = 0;
+        replica_mark_all_diverged(lost_reason);
+    }
     replica_pipe_up();
+}
+
+void
+tee_forget_lost_writes(void)
+{
+    lost_pending = 0;
 }
 
 void
@@ -274,10 +290,8 @@ tee_pipe_lost(void)
 void
 tee_writes_lost(const char *why)
 {
-    char reason[300];
-
-    snprintf(reason, sizeof(reason),
+    snprintf(lost_reason, sizeof(lost_reason),
              "writes were in flight when the pipe to the primary was lost "
              "(%s); their outcome is unknown", why);
-    replica_mark_all_diverged(reason);
+    lost_pending = 1;
 }

@@ -26,7 +26,10 @@ void tee_pipe_up(void);
 /* The pipe was lost: seeds in progress lost their transfers. */
 void tee_pipe_lost(void);
 
-/* The pipe was lost with writes in flight: their outcome is unknown. */
+/* The pipe was lost with writes in flight: their outcome is unknown, so
+ * when the pipe is up again the replicas are seeded from the primary. */
 void tee_writes_lost(const char *why);
+/* A failover left that primary behind: the replicas match the stream. */
+void tee_forget_lost_writes(void);
 
 #endif

@@ -2135,6 +2135,175 @@ START_TEST(test_primary_back_without_data_is_held)
 }
 END_TEST
 
+/* ---- 11. failover ---------------------------------------------------- */
+
+/* The "seeds" field of the replica on port. */
+static long
+seeds_on(int port)
+{
+    char line[1024];
+    char v[32];
+
+    ck_assert_msg(replcheck_slave_line(F.tandem.port, port, line,
+                                       sizeof(line)) == 0,
+                  "no INFO replication line for the replica on %d", port);
+    return replcheck_line_field(line, "seeds", v, sizeof(v)) == 0 ? atol(v)
+                                                                   : -1;
+}
+
+static void
+wait_state_port(int port, const char *state, int timeout_ms)
+{
+    char line[1024];
+
+    if (replcheck_wait_slave_state(F.tandem.port, port, state, timeout_ms,
+                                   line, sizeof(line)) != 0) {
+        dump_logs();
+        ck_abort_msg("replica %d did not become %s within %d ms: %s", port,
+                     state, timeout_ms, line);
+    }
+}
+
+/* Waits until tandem's pipe is up to the primary on port. */
+static void
+wait_primary(redisContext *c, int port, int timeout_ms)
+{
+    long long t0 = wall_ms();
+    char want[16];
+
+    snprintf(want, sizeof(want), "%d", port);
+    while (wall_ms() - t0 < timeout_ms) {
+        const char *v = harness_info_field(c, "primary", "primary_port");
+        int at = v != NULL && strcmp(v, want) == 0;
+
+        /* (the field is returned in a static buffer: one at a time) */
+        v = harness_info_field(c, "primary", "primary_link_status");
+        if (at && v != NULL && strcmp(v, "up") == 0) {
+            return;
+        }
+        usleep(50000);
+    }
+    dump_logs();
+    ck_abort_msg("the primary is not %d within %d ms", port, timeout_ms);
+}
+
+/* Compares the servers on ports with the one on primary_port. */
+static void
+compare_ports(const char *test, int primary_port, const int *ports, int n)
+{
+    char report[4096];
+    int i;
+
+    for (i = 0; i < n; i++) {
+        int d = replcheck_compare(primary_port, ports[i], report,
+                                  sizeof(report));
+
+        printf("%s: %d vs primary %d: %d differences\n", test, ports[i],
+               primary_port, d);
+        ck_assert_msg(d == 0, "%s: %d differs from %d: %s", test, ports[i],
+                      primary_port, report);
+    }
+}
+
+/*
+ * TANDEM FAILOVER, then an automatic one: the new primary is a replica,
+ * the other replica continues without a seed, the old primary becomes a
+ * replica (seeded), and every write acknowledged with WAIT 1 survives the
+ * primary's crash.
+ */
+START_TEST(test_failover_manual_then_automatic)
+{
+    static const char *const auto_fo[] = {"--failover-after", "1000", NULL};
+    redisContext *c;
+    int old_primary = 0;
+    int others[2];
+    long long acked = 0;
+    int i;
+
+    fleet_start(NULL, auto_fo);
+    old_primary = F.primary.port;
+    c = harness_connect(F.tandem.port);
+    pipeline_sets(c, "fo", 0, 2000, 64);
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
+
+    /* Manual: both replicas are at the end; the first listed wins. */
+    cmd_status(c, "OK", "TANDEM FAILOVER");
+    wait_primary(c, F.replica[0].port, 15000);
+    ck_assert_str_eq(harness_info_field(c, "primary", "failovers"), "1");
+    cmd_status(c, "OK", "SET after:manual 1");
+    ck_assert_int_eq(cmd_int(c, "WAIT 1 5000"), 1);
+    ck_assert_int_eq(seeds_on(F.replica[1].port), 0);
+    /* The old primary is a replica now, seeded from the new one. */
+    wait_state_port(old_primary, "online", 20000);
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 10000"), 2);
+    others[0] = F.replica[1].port;
+    others[1] = old_primary;
+    compare_ports("manual failover", F.replica[0].port, others, 2);
+
+    /* Automatic: the new primary crashes under WAIT-acknowledged writes. */
+    for (i = 0; i < 300; i++) {
+        cmd_status(c, "OK", "SET acked:%d %d", i, i);
+        if (cmd_int(c, "WAIT 1 2000") >= 1) {
+            acked = i + 1;
+        }
+    }
+    harness_signal(&F.replica[0], SIGKILL);
+    ck_assert_int_eq(harness_wait_exit(&F.replica[0], 5000), 128 + SIGKILL);
+    /* Until tandem fails over (after failover-after), writes get the
+     * "primary unavailable" error; a client retrying gets through. */
+    {
+        long long t0 = wall_ms();
+        int errors = 0;
+
+        for (;;) {
+            redisReply *r = redisCommand(c, "SET after:auto 1");
+
+            ck_assert_ptr_nonnull(r);
+            if (r->type == REDIS_REPLY_STATUS) {
+                freeReplyObject(r);
+                break;
+            }
+            ck_assert_msg(r->type == REDIS_REPLY_ERROR &&
+                              strstr(r->str, "unavailable") != NULL,
+                          "SET during the failover: %s",
+                          r->str != NULL ? r->str : "?");
+            freeReplyObject(r);
+            errors++;
+            ck_assert_msg(wall_ms() - t0 < 15000, "no failover in 15 s");
+            usleep(50000);
+        }
+        printf("automatic failover: writes refused for %lld ms (%d "
+               "tries)\n", wall_ms() - t0, errors);
+    }
+    {
+        const char *p = harness_info_field(c, "primary", "primary_port");
+        int now = p != NULL ? atoi(p) : 0;
+
+        ck_assert_msg(now == F.replica[1].port || now == old_primary,
+                      "the primary is %d after the crash", now);
+        ck_assert_str_eq(harness_info_field(c, "primary", "failovers"), "2");
+        printf("automatic failover: primary %d crashed, %lld writes "
+               "acknowledged by WAIT 1, new primary %d\n",
+               F.replica[0].port, acked, now);
+        {
+            redisContext *d = harness_connect(now);
+
+            for (i = 0; i < acked; i++) {
+                char v[32];
+
+                cmd_str(d, v, sizeof(v), "GET acked:%d", i);
+                ck_assert_int_eq(atoi(v), i);
+            }
+            redisFree(d);
+        }
+        ck_assert_int_eq(cmd_int(c, "WAIT 1 10000"), 1);
+        others[0] = now == old_primary ? F.replica[1].port : old_primary;
+        compare_ports("automatic failover", now, others, 1);
+    }
+    redisFree(c);
+}
+END_TEST
+
 static void
 add_case(Suite *s, const char *name, const TTest *test)
 {
@@ -2167,6 +2336,7 @@ main(void)
     add_case(s, "backlog_overflow", test_backlog_overflow);
     add_case(s, "clean_restart", test_clean_restart_continues_without_seeding);
     add_case(s, "primary_held", test_primary_back_without_data_is_held);
+    add_case(s, "failover", test_failover_manual_then_automatic);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
