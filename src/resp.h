@@ -73,7 +73,8 @@ enum resp_result resp_parse_request(struct resp_parser *rp, const char *p,
 /*
  * Splits an inline line into arguments, with Redis's sdssplitargs rules
  * (double quotes with \n \r \t \b \a \\ \" \xHH escapes, single quotes
- * with \'). Appends the unescaped bytes to out and their (offset, length)
+ * with \'; only space, tab, CR and LF end an unquoted argument, so "a\vb"
+ * is one). Appends the unescaped bytes to out and their (offset, length)
  * pairs to offs/lens. Returns the count, or -1 on unbalanced quotes.
  */
 long resp_split_inline(const char *line, size_t len, struct buf *out,
