@@ -119,7 +119,10 @@ parse_inline(struct resp_parser *rp, const char *p, size_t n,
         linelen--;
     }
 
+    /* Unescaping never lengthens the line: one allocation, and never a
+     * NULL data pointer, even when every argument is empty ("" alone). */
     buf_clear(&rp->scratch);
+    buf_reserve(&rp->scratch, linelen + 1);
     argc = resp_split_inline(p, linelen, &rp->scratch, &offs, &lens, &lcap);
     if (argc < 0) {
         free(offs);

@@ -185,6 +185,25 @@ START_TEST(test_nul_byte_hides_line_end_as_in_redis)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_resp.c (UBSan: zero offset to a NULL pointer). */
+START_TEST(test_inline_empty_arguments_point_into_scratch)
+{
+    const char *in = "\"\" ''\r\n";
+    struct resp_parser rp;
+    size_t consumed;
+
+    resp_parser_init(&rp, MAXBULK);
+    ck_assert_int_eq(resp_parse_request(&rp, in, strlen(in), &consumed),
+                     RESP_COMMAND);
+    ck_assert_uint_eq(consumed, strlen(in));
+    ck_assert_uint_eq(rp.argc, 2);
+    ck_assert_uint_eq(rp.argv[0].len, 0);
+    ck_assert_ptr_nonnull(rp.argv[0].ptr);
+    ck_assert_ptr_nonnull(rp.argv[1].ptr);
+    resp_parser_free(&rp);
+}
+END_TEST
+
 struct bad_input {
     const char *input;
     const char *error;
@@ -374,6 +393,7 @@ main(void)
     tcase_add_loop_test(tc, test_bad_input_gets_redis_error_text, 0,
                         sizeof(bad_inputs) / sizeof(bad_inputs[0]));
     tcase_add_test(tc, test_inline_vertical_tab_and_form_feed_stay_in_argument);
+    tcase_add_test(tc, test_inline_empty_arguments_point_into_scratch);
     tcase_add_loop_test(tc, test_nul_byte_hides_line_end_as_in_redis, 0,
                         sizeof(nul_inputs) / sizeof(nul_inputs[0]));
     tcase_add_test(tc, test_empty_multibulk_is_skipped);
