@@ -19,8 +19,11 @@
 #include "buf.h"
 
 /* Longest inline request or count line without a newline, as Redis's
- * PROTO_INLINE_MAX_SIZE. */
+ * PROTO_INLINE_MAX_SIZE. The fuzz build (scripts/fuzz) defines a smaller
+ * one so that short inputs reach the "too big" errors. */
+#ifndef RESP_INLINE_MAX
 #define RESP_INLINE_MAX (64 * 1024)
+#endif
 /* Limits applied before a client has authenticated (Redis 6.2.6+). */
 #define RESP_UNAUTH_MAX_ARGS 10
 #define RESP_UNAUTH_MAX_BULK 16384
