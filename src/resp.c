@@ -10,8 +10,10 @@
  * (relative to the request start, so the buffer may move between reads).
  * It follows Redis's processMultibulkBuffer() and processInlineBuffer()
  * byte for byte, including what they do not check (the byte after '\r'
- * and the two bytes after a bulk), so that forwarding the raw request
- * gives the primary exactly the command tandem saw.
+ * and the two bytes after a bulk) and what strchr() does to them (a NUL
+ * byte hides every line end after it), so that forwarding the raw request
+ * gives the primary exactly the command tandem saw, and a client sees
+ * what Redis itself would answer.
  */
 #include "resp.h"
 
@@ -72,6 +74,20 @@ ensure_args(struct resp_parser *rp, size_t n)
     rp->argcap = cap;
 }
 
+/* The first c in p[0..n) as Redis finds it, with strchr() on the query
+ * buffer: a NUL byte before it hides it (Redis then waits for more input
+ * until the line is too big). */
+static const char *
+line_end(const char *p, size_t n, char c)
+{
+    const char *at = memchr(p, c, n);
+
+    if (at == NULL || memchr(p, '\0', (size_t)(at - p)) != NULL) {
+        return NULL;
+    }
+    return at;
+}
+
 static enum resp_result
 proto_error(struct resp_parser *rp, const char *msg)
 {
@@ -83,7 +99,7 @@ static enum resp_result
 parse_inline(struct resp_parser *rp, const char *p, size_t n,
              size_t *consumed)
 {
-    const char *nl = memchr(p, '\n', n);
+    const char *nl = line_end(p, n, '\n');
     size_t linelen;
     size_t *offs = NULL;
     size_t *lens = NULL;
@@ -103,7 +119,10 @@ parse_inline(struct resp_parser *rp, const char *p, size_t n,
         linelen--;
     }
 
+    /* Unescaping never lengthens the line: one allocation, and never a
+     * NULL data pointer, even when every argument is empty ("" alone). */
     buf_clear(&rp->scratch);
+    buf_reserve(&rp->scratch, linelen + 1);
     argc = resp_split_inline(p, linelen, &rp->scratch, &offs, &lens, &lcap);
     if (argc < 0) {
         free(offs);
@@ -131,7 +150,7 @@ parse_multibulk(struct resp_parser *rp, const char *p, size_t n,
     size_t i;
 
     if (rp->multibulk == 0) {
-        cr = memchr(p, '\r', n);
+        cr = line_end(p, n, '\r');
         if (cr == NULL) {
             if (n > RESP_INLINE_MAX) {
                 return proto_error(rp,
@@ -168,7 +187,7 @@ parse_multibulk(struct resp_parser *rp, const char *p, size_t n,
             const char *q = p + rp->pos;
             size_t avail = n - rp->pos;
 
-            cr = memchr(q, '\r', avail);
+            cr = line_end(q, avail, '\r');
             if (cr == NULL) {
                 if (avail > RESP_INLINE_MAX) {
                     return proto_error(rp,
@@ -334,7 +353,8 @@ resp_split_inline(const char *line, size_t len, struct buf *out,
                     buf_append(out, &c, 1);
                 }
             } else {
-                if (end || is_space(c)) {
+                /* Only these end an unquoted argument: "a\vb" is one. */
+                if (end || c == ' ' || c == '\n' || c == '\r' || c == '\t') {
                     done = 1;
                 } else if (c == '"') {
                     inq = 1;

@@ -19,8 +19,11 @@
 #include "buf.h"
 
 /* Longest inline request or count line without a newline, as Redis's
- * PROTO_INLINE_MAX_SIZE. */
+ * PROTO_INLINE_MAX_SIZE. The fuzz build (scripts/fuzz) defines a smaller
+ * one so that short inputs reach the "too big" errors. */
+#ifndef RESP_INLINE_MAX
 #define RESP_INLINE_MAX (64 * 1024)
+#endif
 /* Limits applied before a client has authenticated (Redis 6.2.6+). */
 #define RESP_UNAUTH_MAX_ARGS 10
 #define RESP_UNAUTH_MAX_BULK 16384
@@ -73,7 +76,8 @@ enum resp_result resp_parse_request(struct resp_parser *rp, const char *p,
 /*
  * Splits an inline line into arguments, with Redis's sdssplitargs rules
  * (double quotes with \n \r \t \b \a \\ \" \xHH escapes, single quotes
- * with \'). Appends the unescaped bytes to out and their (offset, length)
+ * with \'; only space, tab, CR and LF end an unquoted argument, so "a\vb"
+ * is one). Appends the unescaped bytes to out and their (offset, length)
  * pairs to offs/lens. Returns the count, or -1 on unbalanced quotes.
  */
 long resp_split_inline(const char *line, size_t len, struct buf *out,

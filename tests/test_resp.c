@@ -130,6 +130,80 @@ START_TEST(test_inline_quotes_and_escapes)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_resp.c; redis-server 7.0.15 answers the same. */
+START_TEST(test_inline_vertical_tab_and_form_feed_stay_in_argument)
+{
+    char out[256];
+
+    ck_assert_ptr_null(parse_all("ECHO a\vb\r\nECHO a\fb\r\nECHO \va\r\n"
+                                 "ECHO \"a\"\v\r\n",
+                                 out, sizeof(out)));
+    ck_assert_str_eq(out, "ECHO|a\vb;ECHO|a\fb;ECHO|a;ECHO|a;");
+}
+END_TEST
+
+/* Redis looks for line ends with strchr(), so a NUL byte hides them: no
+ * reply until the line is too big. Found by tests/fuzz/fuzz_resp.c. */
+static const struct {
+    const char *input;
+    size_t     len;
+    const char *too_big;
+} nul_inputs[] = {
+    {"ECHO a\0b\r\nPING\r\n", 16, "Protocol error: too big inline request"},
+    {"ECHO \"a\0b\"\r\n", 12, "Protocol error: too big inline request"},
+    {"*1\0\r\n$4\r\nPING\r\n", 15,
+     "Protocol error: too big mbulk count string"},
+    {"*1\r\n$4\0\r\nPING\r\n", 15,
+     "Protocol error: too big bulk count string"},
+    {"*1\r\n\0$4\r\nPING\r\n", 15,
+     "Protocol error: too big bulk count string"},
+};
+
+START_TEST(test_nul_byte_hides_line_end_as_in_redis)
+{
+    size_t len = nul_inputs[_i].len;
+    size_t n = RESP_INLINE_MAX + 100;
+    char *in = malloc(n);
+    struct resp_parser rp;
+    size_t consumed;
+
+    memset(in, 'x', n);
+    memcpy(in, nul_inputs[_i].input, len);
+    resp_parser_init(&rp, MAXBULK);
+    ck_assert_int_eq(resp_parse_request(&rp, in, len, &consumed),
+                     RESP_NEED_MORE);
+    ck_assert_uint_eq(consumed, 0);
+    /* More lines do not help; past the inline limit it is an error. */
+    memcpy(in + len, "PING\r\n", 6);
+    ck_assert_int_eq(resp_parse_request(&rp, in, len + 6, &consumed),
+                     RESP_NEED_MORE);
+    ck_assert_int_eq(resp_parse_request(&rp, in, n, &consumed),
+                     RESP_PROTO_ERROR);
+    ck_assert_str_eq(rp.error, nul_inputs[_i].too_big);
+    resp_parser_free(&rp);
+    free(in);
+}
+END_TEST
+
+/* Found by tests/fuzz/fuzz_resp.c (UBSan: zero offset to a NULL pointer). */
+START_TEST(test_inline_empty_arguments_point_into_scratch)
+{
+    const char *in = "\"\" ''\r\n";
+    struct resp_parser rp;
+    size_t consumed;
+
+    resp_parser_init(&rp, MAXBULK);
+    ck_assert_int_eq(resp_parse_request(&rp, in, strlen(in), &consumed),
+                     RESP_COMMAND);
+    ck_assert_uint_eq(consumed, strlen(in));
+    ck_assert_uint_eq(rp.argc, 2);
+    ck_assert_uint_eq(rp.argv[0].len, 0);
+    ck_assert_ptr_nonnull(rp.argv[0].ptr);
+    ck_assert_ptr_nonnull(rp.argv[1].ptr);
+    resp_parser_free(&rp);
+}
+END_TEST
+
 struct bad_input {
     const char *input;
     const char *error;
@@ -318,6 +392,10 @@ main(void)
     tcase_add_test(tc, test_inline_quotes_and_escapes);
     tcase_add_loop_test(tc, test_bad_input_gets_redis_error_text, 0,
                         sizeof(bad_inputs) / sizeof(bad_inputs[0]));
+    tcase_add_test(tc, test_inline_vertical_tab_and_form_feed_stay_in_argument);
+    tcase_add_test(tc, test_inline_empty_arguments_point_into_scratch);
+    tcase_add_loop_test(tc, test_nul_byte_hides_line_end_as_in_redis, 0,
+                        sizeof(nul_inputs) / sizeof(nul_inputs[0]));
     tcase_add_test(tc, test_empty_multibulk_is_skipped);
     tcase_add_test(tc, test_oversized_lines_without_newline_are_refused);
     tcase_add_test(tc, test_unauthenticated_limits);
