@@ -22,6 +22,7 @@
 #include "client.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "effects.h"
 #include "replica.h"
 #include "scripts.h"
@@ -164,6 +165,10 @@ warn_restart_needed(const struct config *next)
     if (str_changed(c->backend_user, next->backend_user) ||
         str_changed(c->backend_password, next->backend_password)) {
         changed[n++] = "backend-user/backend-password";
+    }
+    if (c->metrics_port != next->metrics_port ||
+        str_changed(c->metrics_bind, next->metrics_bind)) {
+        changed[n++] = "metrics-port/metrics-bind";
     }
     if (str_changed(c->logfile, next->logfile)) {
         changed[n++] = "logfile";
@@ -373,6 +378,10 @@ server_start(char *err, size_t errlen)
         listener_close_all();
         return TD_ERR;
     }
+    if (metrics_start(err, errlen) != TD_OK) {
+        listener_close_all();
+        return TD_ERR;
+    }
     ev_prepare_init(&srv.before_sleep, before_sleep_cb);
     ev_prepare_start(srv.loop, &srv.before_sleep);
     ev_timer_init(&srv.cron, cron_cb, 1.0, 1.0);
@@ -398,6 +407,7 @@ server_stop(void)
 
     srv.shutdown_asap = 1;
     listener_close_all();
+    metrics_stop();
     /* Give clients what is already due, then close them. */
     pipe_stop(&srv.pipe);
     pubsub_stop();
