@@ -236,7 +236,8 @@ proxy_metrics(struct buf *b)
           "writes since the stream began",
           (double)stream_offset(s));
     counter(b, "tandem_stream_commands_total",
-            "write commands the primary applied, appended to the stream",
+            "commands appended to the stream: the writes the primary "
+            "applied, inserted SELECTs included",
             s->commands);
     gauge(b, "tandem_backlog_size_bytes", "backlog-size",
           (double)srv.cfg.backlog_size);
