@@ -337,7 +337,7 @@ void
 req_time(struct req *r, int route)
 {
     r->route = route;
-    r->start_ns = td_nstime();
+    r->start_ns = metrics_clock();
 }
 
 void
@@ -421,6 +421,8 @@ protocol_error(struct client *c)
 static void
 process_input(struct client *c)
 {
+    /* Its commands are dispatched now: they share one clock read. */
+    metrics_clock_reset();
     while (c->in.len > 0 &&
            !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSING |
                          CLIENT_HELD))) {

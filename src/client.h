@@ -36,7 +36,7 @@ struct req {
     int           done;       /* reply complete */
     int           mute;       /* CLIENT REPLY OFF/SKIP: reply dropped */
     int           route;      /* enum metrics_route: timed when not NONE */
-    int64_t       start_ns;   /* td_nstime() at dispatch, when timed */
+    int64_t       start_ns;   /* metrics_clock() at dispatch, if timed */
 };
 
 /* Why a command's replies are dropped (client->muted). */

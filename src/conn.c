@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
 #include "server.h"
 #include "tls.h"
@@ -334,6 +335,8 @@ fill(struct conn *c)
         }
     }
     c->in.len += (size_t)n;
+    /* The replies in these bytes are available now (latency metrics). */
+    metrics_clock_reset();
     return n;
 }
 

@@ -52,6 +52,8 @@ before_sleep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     wait_check_all();
     client_flush_all();
     client_reap();
+    /* Whatever wakes the loop next is timed afresh. */
+    metrics_clock_reset();
 }
 
 static void
