@@ -335,6 +335,42 @@ START_TEST(test_text_has_help_and_type_and_no_duplicate_series)
 }
 END_TEST
 
+/* Every family the endpoint writes is named in tandem(8), METRICS. */
+START_TEST(test_every_family_is_in_the_man_page)
+{
+    const char *dir = getenv("TANDEM_SRCDIR");
+    char path[512];
+    static char man[512 * 1024];
+    struct buf b;
+    const char *p;
+    FILE *f;
+    size_t n;
+    int checked = 0;
+
+    snprintf(path, sizeof(path), "%s/man/tandem.8", dir != NULL ? dir : "..");
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    n = fread(man, 1, sizeof(man) - 1, f);
+    man[n] = '\0';
+    fclose(f);
+    buf_init(&b);
+    metrics_render(&b);
+    buf_append(&b, "", 1);
+    for (p = buf_head(&b); (p = strstr(p, "# TYPE ")) != NULL; p++) {
+        char name[128];
+        char want[140];
+
+        ck_assert_int_eq(sscanf(p + 7, "%127s", name), 1);
+        snprintf(want, sizeof(want), "%s", name);
+        ck_assert_msg(strstr(man, want) != NULL,
+                      "%s does not name %s (add it to METRICS)", path, name);
+        checked++;
+    }
+    ck_assert_int_ge(checked, 40);
+    buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_checker_rejects_what_it_should)
 {
     char err[256];
@@ -764,6 +800,7 @@ main(void)
     add_case(s, "text_format",
              test_text_has_help_and_type_and_no_duplicate_series, 0);
     add_case(s, "checker", test_checker_rejects_what_it_should, 0);
+    add_case(s, "man_page", test_every_family_is_in_the_man_page, 0);
     add_case(s, "answers", test_answers_paths_methods_and_limits, 0);
     add_case(s, "config", test_metrics_port_equal_to_port_is_refused, 0);
     add_case(s, "scrape", test_scrape_reports_commands_replica_and_latencies,
