@@ -28,6 +28,7 @@
 #include "tls.h"
 #include "wait.h"
 #include "watch.h"
+#include "metrics.h"
 #include "monitor.h"
 #include "block.h"
 #include "pubsub.h"
@@ -57,6 +58,7 @@ req_alloc(void)
     r->hook_ctx = NULL;
     r->done = 0;
     r->counted = 0;
+    r->route = METRICS_ROUTE_NONE;
     return r;
 }
 
@@ -332,10 +334,23 @@ drain_done(struct client *c)
 }
 
 void
+req_time(struct req *r, int route)
+{
+    r->route = route;
+    r->start_ns = metrics_clock();
+}
+
+void
 req_reply(struct req *r, const char *reply, size_t len)
 {
     struct client *c = r->client;
 
+    /* The reply is available: the first one counts (a hook may rewrite
+     * it and call again). */
+    if (r->route != METRICS_ROUTE_NONE) {
+        metrics_observe((enum metrics_route)r->route, r->start_ns);
+        r->route = METRICS_ROUTE_NONE;
+    }
     if (r->hook != NULL && r->hook(r, reply, len)) {
         return;
     }
@@ -421,6 +436,8 @@ process_input(struct client *c)
 static void
 process_input_loop(struct client *c)
 {
+    /* Its commands are dispatched now: they share one clock read. */
+    metrics_clock_reset();
     while (c->in.len > 0 &&
            !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSING |
                          CLIENT_HELD))) {

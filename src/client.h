@@ -35,6 +35,8 @@ struct req {
     size_t        counted;    /* of it, bytes counted in client->held */
     int           done;       /* reply complete */
     int           mute;       /* CLIENT REPLY OFF/SKIP: reply dropped */
+    int           route;      /* enum metrics_route: timed when not NONE */
+    int64_t       start_ns;   /* metrics_clock() at dispatch, if timed */
 };
 
 /* Why a command's replies are dropped (client->muted). */
@@ -124,6 +126,9 @@ struct buf *client_reply_buf(struct client *c);
 
 /* Adds a request awaiting a reply from a backend. */
 struct req *client_req_push(struct client *c);
+/* Times r, sent to a backend now by route (enum metrics_route), until
+ * its reply (tandem_command_duration_seconds). */
+void req_time(struct req *r, int route);
 /* A backend's reply for r (or the error text when it failed). */
 void req_reply(struct req *r, const char *reply, size_t len);
 

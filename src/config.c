@@ -97,6 +97,8 @@ static const struct directive directives[] = {
      "no", 0, 0},
     {"tls-session-caching", D_BOOL, OFF(tls_session_caching), "yes", 0, 0},
     {"tls-replication", D_BOOL, OFF(tls_replication), "no", 0, 0},
+    {"metrics-port", D_INT, OFF(metrics_port), "0", 0, 65535},
+    {"metrics-bind", D_STRING, OFF(metrics_bind), "127.0.0.1", 0, 0},
     {"loglevel", D_LOGLEVEL, OFF(loglevel), "notice", 0, 0},
     {"logfile", D_STRING, OFF(logfile), "", 0, 0},
     {"pidfile", D_STRING, OFF(pidfile), "", 0, 0},
@@ -564,6 +566,7 @@ config_free(struct config *c)
     free(c->tls_protocols);
     free(c->tls_ciphers);
     free(c->tls_ciphersuites);
+    free(c->metrics_bind);
     free(c->logfile);
     free(c->pidfile);
     memset(c, 0, sizeof(*c));
@@ -788,6 +791,21 @@ config_validate(const struct config *c, char *err, size_t errlen)
                  "\n*** FATAL CONFIG ERROR (tandem %s) ***\n"
                  "'tls-port' and 'port' are both %lld", TANDEM_VERSION,
                  c->port);
+        return TD_ERR;
+    }
+    if (c->metrics_port != 0 &&
+        (c->metrics_port == c->port || c->metrics_port == c->tls_port)) {
+        snprintf(err, errlen,
+                 "\n*** FATAL CONFIG ERROR (tandem %s) ***\n"
+                 "'metrics-port' %lld is also the client port", TANDEM_VERSION,
+                 c->metrics_port);
+        return TD_ERR;
+    }
+    if (c->metrics_port != 0 && c->metrics_bind == NULL) {
+        snprintf(err, errlen,
+                 "\n*** FATAL CONFIG ERROR (tandem %s) ***\n"
+                 "'metrics-port' is set but 'metrics-bind' is empty",
+                 TANDEM_VERSION);
         return TD_ERR;
     }
     if (c->port == 0 && c->tls_port == 0 && c->unixsocket == NULL) {

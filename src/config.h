@@ -99,6 +99,10 @@ struct config {
     int                 tls_session_caching;
     int                 tls_replication;         /* TLS to every replica */
 
+    /* Metrics (Prometheus text over HTTP, metrics.c) */
+    long long           metrics_port;            /* 0: no endpoint */
+    char                *metrics_bind;           /* one address */
+
     /* Process */
     enum log_level      loglevel;
     char                *logfile;                /* NULL or "": stdout */

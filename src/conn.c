@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
 #include "server.h"
 #include "tls.h"
@@ -105,6 +106,7 @@ conn_fail(struct conn *c, const char *why)
         return;
     }
     snprintf(c->last_error, sizeof(c->last_error), "%s", why);
+    c->failures++;
     close_socket(c);
     set_state(c, CONN_DOWN);
     if (c->retry && !srv.shutdown_asap) {
@@ -121,11 +123,15 @@ void
 conn_up(struct conn *c)
 {
     ev_timer_stop(srv.loop, &c->timer);
+    /* A link may confirm UP more than once (a replica waiting for the
+     * pipe, then deciding): one connection counts once. */
+    if (c->state != CONN_UP) {
+        c->connects++;
+    }
     set_state(c, CONN_UP);
     c->backoff_ms = 0;
     c->last_error[0] = '\0';
     c->up_since = td_mstime();
-    c->connects++;
 }
 
 void
@@ -329,6 +335,8 @@ fill(struct conn *c)
         }
     }
     c->in.len += (size_t)n;
+    /* The replies in these bytes are available now (latency metrics). */
+    metrics_clock_reset();
     return n;
 }
 

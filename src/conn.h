@@ -66,6 +66,8 @@ struct conn {
     struct ssl_st         *ssl;
     int                   tls_handshaking;
     uint64_t              connects;     /* times UP was reached */
+    uint64_t              failures;     /* conn_fail calls: failed
+                                         * connects and lost links */
 };
 
 /* tls: the connection speaks TLS (rediss://). */

@@ -14,6 +14,7 @@
 #include "client.h"
 #include "cmdtable.h"
 #include "log.h"
+#include "metrics.h"
 #include "multi.h"
 #include "replica.h"
 #include "watch.h"
@@ -320,6 +321,8 @@ dispatch_forward(struct client *c, const struct cmd *cmd, size_t argc,
         raw = buf_head(&encoded);
         rawlen = encoded.len;
     }
+    req_time(r, replica != NULL ? METRICS_ROUTE_REPLICA
+                                : METRICS_ROUTE_PRIMARY);
     if (replica != NULL) {
         srv.stats.reads_replicas++;
         c->replica_reads++;

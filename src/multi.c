@@ -8,6 +8,7 @@
 #include "client.h"
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "watch.h"
 
@@ -77,6 +78,7 @@ void
 multi_exec(struct client *c)
 {
     char msg[512];
+    struct req *r;
 
     if (!c->multi) {
         dispatch_error(c, "EXEC without MULTI");
@@ -112,7 +114,9 @@ multi_exec(struct client *c)
     }
     watch_clear(c);
     watch_touch_queued(c->db, buf_head(&c->multi_buf), c->multi_buf.len);
-    pipe_send_transaction(&srv.pipe, client_req_push(c), c->db, c->multi_db,
+    r = client_req_push(c);
+    req_time(r, METRICS_ROUTE_PRIMARY);
+    pipe_send_transaction(&srv.pipe, r, c->db, c->multi_db,
                           buf_head(&c->multi_buf), c->multi_buf.len,
                           c->multi_count);
     c->db = c->multi_db;

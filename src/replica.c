@@ -842,10 +842,8 @@ replica_count_acked(uint64_t off)
     return n;
 }
 
-/* How far behind the replica is, in bytes and in ms: the age of the
- * oldest batch it has not acknowledged. */
-static uint64_t
-lag_of(const struct replica *r, int64_t *lag_ms)
+uint64_t
+replica_lag(const struct replica *r, int64_t *lag_ms)
 {
     uint64_t end = stream_offset(&srv.stream);
     uint64_t bytes = streaming(r) ? end - r->acked : 0;
@@ -882,7 +880,7 @@ replica_pick_reader(const struct client *c)
             !readconn_ready(&r->rc)) {
             continue;
         }
-        lag_of(r, &lag_ms);
+        replica_lag(r, &lag_ms);
         if (lag_ms > srv.cfg.max_replica_lag) {
             continue;
         }
@@ -907,7 +905,7 @@ describe(const struct replica *r, char *line, size_t size)
 {
     int online = r->state == REPLICA_ONLINE;
     int64_t lag_ms;
-    uint64_t lag_bytes = lag_of(r, &lag_ms);
+    uint64_t lag_bytes = replica_lag(r, &lag_ms);
     char reason[sizeof(r->why)];
     char progress[256] = "";
     char *p;
@@ -1087,6 +1085,13 @@ replica_resync(const char *spec, size_t len)
         conn_connect(&r->conn);
     }
     return 1;
+}
+
+const struct replica *
+replica_at(size_t i)
+{
+    TD_ASSERT(i < nreplicas);
+    return replicas[i];
 }
 
 int

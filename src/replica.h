@@ -150,6 +150,13 @@ void replica_drop_unsettled(uint64_t end, const char *why);
 const struct backend_addr *replica_address(const struct replica *r);
 int replica_online_count(void);
 size_t replica_total(void);
+/* The i-th link, i < replica_total() (for the metrics endpoint). */
+const struct replica *replica_at(size_t i);
+
+/* How far behind r is: the stream bytes it has not acknowledged, and in
+ * lag_ms the age of the oldest batch it has not acknowledged (0 when it
+ * holds everything, or is not streaming). */
+uint64_t replica_lag(const struct replica *r, int64_t *lag_ms);
 
 const char *replica_state_name(enum replica_state s);
 

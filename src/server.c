@@ -25,6 +25,7 @@
 #include "client.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "effects.h"
 #include "replica.h"
 #include "scripts.h"
@@ -54,6 +55,8 @@ before_sleep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     wait_check_all();
     client_flush_all();
     client_reap();
+    /* Whatever wakes the loop next is timed afresh. */
+    metrics_clock_reset();
 }
 
 static void
@@ -166,6 +169,10 @@ warn_restart_needed(const struct config *next)
     if (str_changed(c->backend_user, next->backend_user) ||
         str_changed(c->backend_password, next->backend_password)) {
         changed[n++] = "backend-user/backend-password";
+    }
+    if (c->metrics_port != next->metrics_port ||
+        str_changed(c->metrics_bind, next->metrics_bind)) {
+        changed[n++] = "metrics-port/metrics-bind";
     }
     if (str_changed(c->logfile, next->logfile)) {
         changed[n++] = "logfile";
@@ -379,6 +386,10 @@ server_start(char *err, size_t errlen)
         listener_close_all();
         return TD_ERR;
     }
+    if (metrics_start(err, errlen) != TD_OK) {
+        listener_close_all();
+        return TD_ERR;
+    }
     ev_prepare_init(&srv.before_sleep, before_sleep_cb);
     ev_prepare_start(srv.loop, &srv.before_sleep);
     ev_timer_init(&srv.cron, cron_cb, 1.0, 1.0);
@@ -404,6 +415,7 @@ server_stop(void)
 
     srv.shutdown_asap = 1;
     listener_close_all();
+    metrics_stop();
     /* Give clients what is already due, then close them. */
     pipe_stop(&srv.pipe);
     pubsub_stop();

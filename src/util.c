@@ -228,6 +228,15 @@ td_mstime(void)
 }
 
 int64_t
+td_nstime(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
 td_ustime(void)
 {
     struct timeval tv;
