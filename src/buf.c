@@ -3,6 +3,8 @@
  */
 #include "buf.h"
 
+#include <stdio.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,4 +105,33 @@ buf_shrink(struct buf *b, size_t max)
     if (b->len == 0 && b->cap > max) {
         buf_free(b);
     }
+}
+
+void
+buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    int n;
+
+    va_copy(again, ap);
+    buf_reserve(b, 128);
+    n = vsnprintf(buf_tail(b), buf_room(b), fmt, ap);
+    if (n >= 0 && (size_t)n >= buf_room(b)) {
+        buf_reserve(b, (size_t)n + 1);
+        n = vsnprintf(buf_tail(b), buf_room(b), fmt, again);
+    }
+    va_end(again);
+    if (n > 0) {
+        b->len += (size_t)n;
+    }
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    buf_vprintf(b, fmt, ap);
+    va_end(ap);
 }

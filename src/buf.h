@@ -12,6 +12,7 @@
 #ifndef TD_BUF_H
 #define TD_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 struct buf {
@@ -28,6 +29,10 @@ void buf_free(struct buf *b);
 void buf_reserve(struct buf *b, size_t n);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_append_str(struct buf *b, const char *s);
+/* Appends printf-formatted text (any length). */
+void buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 void buf_consume(struct buf *b, size_t n);
 void buf_clear(struct buf *b);
 

@@ -263,12 +263,8 @@ failover_map_config(struct config *next)
 void
 failover_info(struct buf *b)
 {
-    char line[800];
-    int n;
-
-    n = snprintf(line, sizeof(line),
-                 "failovers:%llu\r\nfailover_in_progress:%d\r\n"
-                 "last_failover:%s\r\n",
-                 (unsigned long long)failovers, phase != FO_IDLE, last);
-    buf_append(b, line, (size_t)TD_MIN((size_t)n, sizeof(line) - 1));
+    buf_printf(b,
+               "failovers:%llu\r\nfailover_in_progress:%d\r\n"
+               "last_failover:%s\r\n",
+               (unsigned long long)failovers, phase != FO_IDLE, last);
 }

@@ -182,13 +182,9 @@ guard_reason(void)
 void
 guard_info(struct buf *b)
 {
-    char line[600];
-    int n;
-
-    n = snprintf(line, sizeof(line),
-                 "primary_held:%d\r\nprimary_held_reason:%s\r\n"
-                 "primary_sampled_keys:%lld\r\n"
-                 "primary_sampled_volatile_keys:%lld\r\n",
-                 holding, holding ? reason : "", last_keys, last_volatile);
-    buf_append(b, line, (size_t)TD_MIN((size_t)n, sizeof(line) - 1));
+    buf_printf(b,
+               "primary_held:%d\r\nprimary_held_reason:%s\r\n"
+               "primary_sampled_keys:%lld\r\n"
+               "primary_sampled_volatile_keys:%lld\r\n",
+               holding, holding ? reason : "", last_keys, last_volatile);
 }

@@ -33,14 +33,11 @@ add(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void
 add(struct buf *b, const char *fmt, ...)
 {
-    char line[1024];
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(line, sizeof(line), fmt, ap);
+    buf_vprintf(b, fmt, ap);
     va_end(ap);
-    buf_append(b, line, (size_t)TD_MIN(n, (int)sizeof(line) - 1));
     buf_append(b, "\r\n", 2);
 }
 

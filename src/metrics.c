@@ -136,23 +136,6 @@ metrics_observe(enum metrics_route route, int64_t start_ns)
 
 /* ---- the exposition text ------------------------------------------- */
 
-static void
-add(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-add(struct buf *b, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n > 0) {
-        buf_append(b, line, (size_t)TD_MIN(n, (int)sizeof(line) - 1));
-    }
-}
 
 /* Writes s escaped as the format wants: in HELP, backslash and newline;
  * in a label value, the double quote too. */
@@ -176,23 +159,23 @@ add_escaped(struct buf *b, const char *s, int quote)
 static void
 family(struct buf *b, const char *name, const char *type, const char *help)
 {
-    add(b, "# HELP %s ", name);
+    buf_printf(b, "# HELP %s ", name);
     add_escaped(b, help, 0);
-    add(b, "\n# TYPE %s %s\n", name, type);
+    buf_printf(b, "\n# TYPE %s %s\n", name, type);
 }
 
 static void
 gauge(struct buf *b, const char *name, const char *help, double v)
 {
     family(b, name, "gauge", help);
-    add(b, "%s %.17g\n", name, v);
+    buf_printf(b, "%s %.17g\n", name, v);
 }
 
 static void
 counter(struct buf *b, const char *name, const char *help, uint64_t v)
 {
     family(b, name, "counter", help);
-    add(b, "%s %llu\n", name, (unsigned long long)v);
+    buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
 /* A stats.h counter: tandem_ + its INFO name without "total_" + _total
@@ -346,9 +329,9 @@ replica_family(struct buf *b, const char *name, const char *type,
             v = readconn_ready(&r->rc) ? 1.0 : 0.0;
             break;
         }
-        add(b, "%s{", name);
+        buf_printf(b, "%s{", name);
         replica_label(b, r);
-        add(b, "} %.17g\n", v);
+        buf_printf(b, "} %.17g\n", v);
     }
 }
 
@@ -372,7 +355,7 @@ replica_metrics(struct buf *b)
         for (k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
             buf_append_str(b, "tandem_replica_state{");
             replica_label(b, r);
-            add(b, ",state=\"%s\"} %d\n", states[k], (size_t)r->state == k);
+            buf_printf(b, ",state=\"%s\"} %d\n", states[k], (size_t)r->state == k);
         }
     }
     replica_family(b, "tandem_replica_acked_offset_bytes", "gauge",
@@ -426,14 +409,14 @@ latency_metrics(struct buf *b)
 
         for (i = 0; i < NBUCKETS; i++) {
             cumulative += h->counts[i];
-            add(b, "%s_bucket{route=\"%s\",le=\"%g\"} %llu\n", name, rn,
+            buf_printf(b, "%s_bucket{route=\"%s\",le=\"%g\"} %llu\n", name, rn,
                 bucket_le[i], (unsigned long long)cumulative);
         }
-        add(b, "%s_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, rn,
+        buf_printf(b, "%s_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, rn,
             (unsigned long long)h->count);
-        add(b, "%s_sum{route=\"%s\"} %.9f\n", name, rn,
+        buf_printf(b, "%s_sum{route=\"%s\"} %.9f\n", name, rn,
             (double)h->sum_ns / 1e9);
-        add(b, "%s_count{route=\"%s\"} %llu\n", name, rn,
+        buf_printf(b, "%s_count{route=\"%s\"} %llu\n", name, rn,
             (unsigned long long)h->count);
     }
 }
@@ -457,7 +440,7 @@ static int
 respond(struct buf *out, int status, const char *reason, const char *type,
         const char *body, size_t len, int head_only)
 {
-    add(out,
+    buf_printf(out,
         "HTTP/1.1 %d %s\r\n"
         "Content-Type: %s\r\n"
         "Content-Length: %zu\r\n"
