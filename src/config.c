@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "resp.h"
@@ -657,6 +658,86 @@ config_load_text(struct config *c, const char *text, const char *origin,
     free(lens);
     buf_free(&words);
     return rc;
+}
+
+/* The directive a configuration line sets ("" for blanks and comments). */
+static void
+line_directive(const char *line, size_t len, char *out, size_t outlen)
+{
+    size_t i = 0;
+    size_t n = 0;
+
+    while (i < len && (line[i] == ' ' || line[i] == '\t')) {
+        i++;
+    }
+    while (i < len && line[i] != ' ' && line[i] != '\t' && line[i] != '\r' &&
+           line[i] != '#' && n + 1 < outlen) {
+        char ch = line[i++];
+
+        out[n++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+    }
+    out[n] = '\0';
+}
+
+td_status
+config_rewrite_topology(const char *path, const struct backend_addr *primary,
+                        const struct backend_addr *replicas, size_t n,
+                        char *err, size_t errlen)
+{
+    FILE *in = fopen(path, "r");
+    FILE *out;
+    char tmp[4096];
+    char line[8192];
+    int primary_done = 0;
+    size_t i;
+
+    if (in == NULL) {
+        snprintf(err, errlen, "can't read %s: %s", path, strerror(errno));
+        return TD_ERR;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tandem-tmp", path);
+    out = fopen(tmp, "w");
+    if (out == NULL) {
+        snprintf(err, errlen, "can't write %s: %s", tmp, strerror(errno));
+        fclose(in);
+        return TD_ERR;
+    }
+    while (fgets(line, sizeof(line), in) != NULL) {
+        char word[32];
+
+        line_directive(line, strlen(line), word, sizeof(word));
+        if (strcmp(word, "replica") == 0) {
+            continue;
+        }
+        if (strcmp(word, "primary") != 0 || primary_done) {
+            fputs(line, out);
+            continue;
+        }
+        fprintf(out, "primary %s\n", primary->spec);
+        for (i = 0; i < n; i++) {
+            fprintf(out, "replica %s\n", replicas[i].spec);
+        }
+        primary_done = 1;
+    }
+    if (!primary_done) {
+        fprintf(out, "primary %s\n", primary->spec);
+        for (i = 0; i < n; i++) {
+            fprintf(out, "replica %s\n", replicas[i].spec);
+        }
+    }
+    fclose(in);
+    if (fflush(out) != 0 || fsync(fileno(out)) != 0 || fclose(out) != 0) {
+        snprintf(err, errlen, "can't write %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return TD_ERR;
+    }
+    if (rename(tmp, path) != 0) {
+        snprintf(err, errlen, "can't rename %s to %s: %s", tmp, path,
+                 strerror(errno));
+        unlink(tmp);
+        return TD_ERR;
+    }
+    return TD_OK;
 }
 
 td_status

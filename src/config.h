@@ -113,6 +113,16 @@ struct config {
     long long           failover_timeout;        /* ms to catch up */
 };
 
+/* After a failover: rewrites the `primary` and `replica` lines of the
+ * configuration file at path, keeping every other line (comments too).
+ * The first primary line becomes `primary <primary>`, the replica lines
+ * are dropped and the new ones written after it. Atomic (a temporary
+ * file renamed over it). */
+td_status config_rewrite_topology(const char *path,
+                                  const struct backend_addr *primary,
+                                  const struct backend_addr *replicas,
+                                  size_t n, char *err, size_t errlen) TD_WUR;
+
 /* Fills c with every directive's default. */
 void config_init(struct config *c);
 void config_free(struct config *c);

@@ -81,6 +81,42 @@ give_up(const char *why)
     finish();
 }
 
+/* Makes the failover outlive a restart: the configuration file's primary
+ * and replica lines are rewritten (as Sentinel rewrites its own). A
+ * command line that names them overrides the file: its owner is told. */
+static void
+rewrite_config(void)
+{
+    char err[512];
+    int i;
+
+    for (i = 0; i < srv.argc; i++) {
+        if (strcmp(srv.argv[i], "--primary") == 0 ||
+            strcmp(srv.argv[i], "--replica") == 0) {
+            log_warning("The command line names the primary or replicas: "
+                        "change it to --primary %s before restarting "
+                        "tandem", srv.cfg.primary.spec);
+            return;
+        }
+    }
+    if (srv.cfg.file == NULL) {
+        log_warning("No configuration file to rewrite: restart tandem with "
+                    "--primary %s", srv.cfg.primary.spec);
+        return;
+    }
+    if (config_rewrite_topology(srv.cfg.file, &srv.cfg.primary,
+                                srv.cfg.replicas, srv.cfg.nreplicas, err,
+                                sizeof(err)) != TD_OK) {
+        log_warning("Could not rewrite the configuration file after the "
+                    "failover (%s): update primary and replica in %s "
+                    "before restarting tandem", err, srv.cfg.file);
+        return;
+    }
+    log_notice("Configuration file %s rewritten: primary %s, %zu "
+               "replica(s)", srv.cfg.file, srv.cfg.primary.spec,
+               srv.cfg.nreplicas);
+}
+
 /* The replica at target_spec becomes the primary; the old primary joins
  * the replicas. */
 static void
@@ -129,9 +165,8 @@ switch_primary(const struct replica *target, uint64_t end)
     snprintf(last, sizeof(last), "from %s to %s at offset %llu, stream %s "
              "(was %s): %s", old_primary.spec, srv.cfg.primary.spec,
              (unsigned long long)end, srv.stream.id, old_id, reason);
-    log_warning("Failover done: %s. Update tandem's configuration "
-                "(primary %s, replica %s) before it restarts.", last,
-                srv.cfg.primary.spec, old_primary.spec);
+    log_warning("Failover done: %s", last);
+    rewrite_config();
     finish();
 }
 

@@ -16,6 +16,8 @@
  *      acknowledged offset) becomes the primary; the stream goes on at the
  *      same offset under a new id; the other replicas continue; the old
  *      primary joins the replica list and is seeded when it comes back.
+ * The configuration file's primary and replica lines are then rewritten
+ * (not when the command line names them: that is logged).
  * Writes that were in flight on the pipe when the old primary was lost
  * were answered with an error and may be lost; writes acknowledged with
  * WAIT n (n >= 1) are not.

@@ -2304,6 +2304,105 @@ START_TEST(test_failover_manual_then_automatic)
 }
 END_TEST
 
+static int file_port;    /* the port the test's configuration file sets */
+
+/* Starts tandem from exactly one argument, a configuration file, and
+ * waits until both replicas are online. */
+static void
+tandem_from_file(const char *path)
+{
+    const char *args[] = {path, NULL};
+    char report[2048];
+
+    ck_assert_int_eq(harness_spawn_tandem(&F.tandem, args), 0);
+    F.tandem.port = file_port;
+    ck_assert_int_eq(harness_wait_ready(&F.tandem, 10000), 0);
+    if (replcheck_wait_synced(F.tandem.port, 20000, report,
+                              sizeof(report)) != 0) {
+        dump_logs();
+        ck_abort_msg("replicas not online within 20 s: %s", report);
+    }
+}
+
+/*
+ * A failover rewrites the configuration file's primary and replica lines
+ * (the rest stays); a SIGHUP keeps it; and a restart from the file -- a
+ * clean one -- continues on the new primary without seeding anyone.
+ */
+START_TEST(test_failover_rewrites_the_configuration_file)
+{
+    char path[400], text[4096], want[128], port[16];
+    redisContext *c;
+    FILE *f;
+    size_t n;
+    int i;
+
+    memset(&F, 0, sizeof(F));
+    ck_assert_int_eq(harness_start_redis(&F.primary, NULL), 0);
+    for (i = 0; i < NREPLICAS; i++) {
+        ck_assert_int_eq(harness_start_redis(&F.replica[i], NULL), 0);
+        snprintf(F.spec[i], sizeof(F.spec[i]), "127.0.0.1:%d",
+                 F.replica[i].port);
+    }
+    file_port = harness_free_port();
+    snprintf(port, sizeof(port), "%d", file_port);
+    snprintf(path, sizeof(path), "%s/tandem.conf", F.primary.dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "# the fleet\nport %s\nprimary 127.0.0.1:%d\n# replicas:\n"
+            "replica %s\nreplica %s\nloglevel verbose\n", port,
+            F.primary.port, F.spec[0], F.spec[1]);
+    fclose(f);
+    tandem_from_file(path);
+    c = harness_connect(F.tandem.port);
+    pipeline_sets(c, "file", 0, 500, 32);
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
+    cmd_status(c, "OK", "TANDEM FAILOVER %s", F.spec[1]);
+    wait_primary(c, F.replica[1].port, 15000);
+
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    printf("failover, the file after:\n%s", text);
+    snprintf(want, sizeof(want), "primary %s\n", F.spec[1]);
+    ck_assert_msg(strstr(text, want) != NULL, "no '%s' in the file", want);
+    snprintf(want, sizeof(want), "replica %s\n", F.spec[0]);
+    ck_assert_msg(strstr(text, want) != NULL, "no '%s' in the file", want);
+    snprintf(want, sizeof(want), "replica 127.0.0.1:%d\n", F.primary.port);
+    ck_assert_msg(strstr(text, want) != NULL, "no '%s' in the file", want);
+    ck_assert(strstr(text, "# the fleet\n") != NULL);
+    ck_assert(strstr(text, "# replicas:\n") != NULL);
+    ck_assert(strstr(text, "loglevel verbose\n") != NULL);
+
+    /* SIGHUP reads the rewritten file: nothing moves. */
+    harness_signal(&F.tandem, SIGHUP);
+    usleep(300000);
+    wait_primary(c, F.replica[1].port, 5000);
+    ck_assert_int_eq(replcheck_count_in_file(F.tandem.log,
+                                             "Configuration reloaded: 2 "
+                                             "replica(s)"), 1);
+    cmd_status(c, "OK", "SET after:file 1");
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 20000"), 2);
+    redisFree(c);
+
+    /* A clean restart from the file: the new primary, no seed. */
+    ck_assert_int_eq(stop_tandem(), 0);
+    tandem_from_file(path);
+    c = harness_connect(F.tandem.port);
+    wait_primary(c, F.replica[1].port, 5000);
+    ck_assert_int_eq(seeds_on(F.replica[0].port), 0);
+    ck_assert_int_eq(seeds_on(F.primary.port), 0);
+    redisFree(c);
+    {
+        int others[2] = {F.replica[0].port, F.primary.port};
+
+        compare_ports("failover from a file", F.replica[1].port, others, 2);
+    }
+}
+END_TEST
+
 static void
 add_case(Suite *s, const char *name, const TTest *test)
 {
@@ -2337,6 +2436,7 @@ main(void)
     add_case(s, "clean_restart", test_clean_restart_continues_without_seeding);
     add_case(s, "primary_held", test_primary_back_without_data_is_held);
     add_case(s, "failover", test_failover_manual_then_automatic);
+    add_case(s, "failover_file", test_failover_rewrites_the_configuration_file);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
