@@ -444,7 +444,7 @@ process_input_loop(struct client *c)
         size_t consumed = 0;
         enum resp_result rc;
 
-        if (pipe_is_connecting(&srv.pipe) || pipe_congested(&srv.pipe)) {
+        if (pipe_congested(&srv.pipe)) {
             break;
         }
         c->parser.unauth = !c->authenticated;
@@ -455,6 +455,14 @@ process_input_loop(struct client *c)
         }
         if (rc == RESP_PROTO_ERROR) {
             protocol_error(c);
+            break;
+        }
+        /* While the pipe connects, commands wait for it (parsed again
+         * when it is up) -- except reads a replica can serve now. */
+        if (rc == RESP_COMMAND && pipe_is_connecting(&srv.pipe) &&
+            !dispatch_replica_can_serve(c, c->parser.argc,
+                                        c->parser.argv)) {
+            resp_parser_reset(&c->parser);
             break;
         }
         if (rc == RESP_COMMAND) {

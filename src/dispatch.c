@@ -413,6 +413,24 @@ acl_permits(struct client *c, const struct builtin *b, const struct cmd *cmd,
 }
 
 int
+dispatch_replica_can_serve(struct client *c, size_t argc,
+                           const struct resp_arg *argv)
+{
+    struct cmd *cmd = NULL;
+
+    if (srv.pipe.table.ncmds == 0 || c->multi || !c->authenticated ||
+        srv.cfg.read_policy == READ_PRIMARY ||
+        cmdtable_lookup(&srv.pipe.table, argc, argv, &cmd) != CMD_FOUND ||
+        !cmd_arity_ok(cmd, argc)) {
+        return 0;
+    }
+    if (cmd->route == ROUTE_UNKNOWN) {
+        cmd->route = decide_route(cmd);
+    }
+    return cmd->route == ROUTE_READ && replica_pick_reader(c) != NULL;
+}
+
+int
 dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
                  const char *raw, size_t rawlen, int is_inline)
 {
@@ -434,7 +452,8 @@ dispatch_command(struct client *c, size_t argc, const struct resp_arg *argv,
         return 1;
     }
     if (b == NULL) {
-        if (!pipe_is_up(&srv.pipe)) {
+        if (!pipe_is_up(&srv.pipe) &&
+            !dispatch_replica_can_serve(c, argc, argv)) {
             char msg[512];
 
             if (!c->authenticated) {

@@ -33,6 +33,12 @@ int dispatch_forward(struct client *c, const struct cmd *cmd, size_t argc,
                      const struct resp_arg *argv, const char *raw,
                      size_t rawlen, int is_inline);
 
+/* While the primary is unavailable (down, connecting, held): 1 when the
+ * command is a read that a replica in sync enough for c may serve now
+ * (as a Redis replica with replica-serve-stale-data yes would). */
+int dispatch_replica_can_serve(struct client *c, size_t argc,
+                               const struct resp_arg *argv);
+
 /* Replies with an error and counts it. */
 void dispatch_error(struct client *c, const char *msg);
 

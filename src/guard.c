@@ -3,6 +3,7 @@
  */
 #include "guard.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "pipe.h"
 #include "replica.h"
 #include "server.h"
+#include "stream.h"
 
 static char known_run_id[41];     /* the primary we trust */
 static long long last_keys = -1;  /* last sample, outside the meta-db */
@@ -20,6 +22,7 @@ static int holding;
 static char held_run_id[41];
 static char reason[400];
 static int sampling;              /* an INFO keyspace is on the pipe */
+static uint64_t sample_offset;    /* the stream's end at the sample */
 
 /* Sums "dbN:keys=K,expires=E,..." lines, leaving out the meta-db. */
 static void
@@ -52,6 +55,18 @@ trust(const char *run_id, long long keys, long long vol)
     snprintf(known_run_id, sizeof(known_run_id), "%s", run_id);
     last_keys = keys;
     last_volatile = vol;
+    sample_offset = stream_offset(&srv.stream);
+}
+
+/* Whether a new primary process lost data: it holds fewer keys than the
+ * last sample's keys without a TTL, or none at all when writes were teed
+ * since that sample (a primary restarted without persistence right after
+ * writes the sample did not see). */
+static int
+lost_data(long long keys)
+{
+    return keys < last_keys - last_volatile ||
+           (keys == 0 && stream_offset(&srv.stream) > sample_offset);
 }
 
 int
@@ -62,7 +77,7 @@ guard_admit(const char *run_id, const char *keyspace, size_t len)
     count_keys(keyspace, len, &keys, &vol);
     floor = last_keys - last_volatile;
     if (known_run_id[0] == '\0' || strcmp(run_id, known_run_id) == 0 ||
-        last_keys < 0 || keys >= floor || replica_total() == 0) {
+        last_keys < 0 || !lost_data(keys) || replica_total() == 0) {
         if (known_run_id[0] != '\0' && strcmp(run_id, known_run_id) != 0) {
             log_notice("The primary is a new process (run_id %s, was %s) "
                        "and holds %lld keys (at least %lld expected): "
@@ -77,10 +92,12 @@ guard_admit(const char *run_id, const char *keyspace, size_t len)
         snprintf(reason, sizeof(reason),
                  "the primary %s came back as a new process (run_id %s, "
                  "was %s) holding %lld keys where %lld without a TTL were "
-                 "before: it lost data, and tandem holds writes so the "
+                 "before%s: it lost data, and tandem holds writes so the "
                  "loss does not reach the replicas (TANDEM ACCEPT-PRIMARY "
                  "takes it as it is)",
-                 srv.cfg.primary.spec, run_id, known_run_id, keys, floor);
+                 srv.cfg.primary.spec, run_id, known_run_id, keys,
+                 floor > 0 ? floor : 0,
+                 keys < floor ? "" : ", and writes came since");
         log_warning("Holding the pipe: %s", reason);
     }
     holding = 1;
@@ -109,7 +126,7 @@ on_sample(void *ctx, const char *reply, size_t len)
     }
     if (holding) {
         count_keys(reply, len, &keys, &vol);
-        if (keys >= last_keys - last_volatile) {
+        if (!lost_data(keys)) {
             log_notice("The held primary holds %lld keys again: trusted",
                        keys);
             trust(held_run_id, keys, vol);
@@ -120,6 +137,7 @@ on_sample(void *ctx, const char *reply, size_t len)
     }
     if (pipe_is_up(&srv.pipe)) {
         count_keys(reply, len, &last_keys, &last_volatile);
+        sample_offset = stream_offset(&srv.stream);
     }
 }
 
@@ -141,6 +159,7 @@ guard_flushed(void)
 {
     last_keys = 0;
     last_volatile = 0;
+    sample_offset = UINT64_MAX;    /* until the next sample: anything goes */
 }
 
 void

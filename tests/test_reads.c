@@ -1777,6 +1777,82 @@ START_TEST(test_fcall_ro_primary_only)
 END_TEST
 
 /* One case per test, so that CK_RUN_CASE=<name> runs one alone. */
+/*
+ * The primary dies: reads a replica may serve go on being served (as a
+ * Redis replica with replica-serve-stale-data yes), with the data the
+ * client wrote; writes get the "unavailable" error at once, and nothing
+ * hangs. When the primary is back, writes go on.
+ */
+START_TEST(test_reads_served_while_the_primary_is_down)
+{
+    redisContext *c;
+    redisReply *r;
+    char dir[256];
+    int port;
+    int i;
+    long long t0;
+
+    fleet_start(NULL);
+    c = harness_connect(F.tandem.port);
+    for (i = 0; i < 100; i++) {
+        cmd_status(c, "OK", "SET down:%d v%d", i, i);
+    }
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
+    port = F.primary.port;
+    snprintf(dir, sizeof(dir), "%s", F.primary.dir);
+    harness_signal(&F.primary, SIGKILL);
+    ck_assert_int_eq(harness_wait_exit(&F.primary, 5000), 128 + SIGKILL);
+    /* For 3 s: every read answered from a replica, every write refused. */
+    t0 = replcheck_now_ms();
+    for (i = 0; replcheck_now_ms() - t0 < 3000; i++) {
+        long long t1 = replcheck_now_ms();
+        char want[16];
+
+        snprintf(want, sizeof(want), "v%d", i % 100);
+        r = redisCommand(c, "GET down:%d", i % 100);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_msg(r->type == REDIS_REPLY_STRING &&
+                          strcmp(r->str, want) == 0,
+                      "GET %d while the primary is down: type %d %s", i,
+                      r->type, r->str != NULL ? r->str : "");
+        freeReplyObject(r);
+        ck_assert_msg(replcheck_now_ms() - t1 < 1000, "a read took %lld ms",
+                      replcheck_now_ms() - t1);
+        if (i % 10 == 0) {
+            r = redisCommand(c, "SET down:w %d", i);
+            ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ERROR &&
+                              strstr(r->str, "unavailable") != NULL,
+                          "a write while the primary is down: %s",
+                          r != NULL && r->str != NULL ? r->str : "?");
+            freeReplyObject(r);
+        }
+        usleep(5000);
+    }
+    printf("reads while the primary is down: %d reads served by replicas "
+           "in 3 s\n", i);
+    ck_assert_msg(replcheck_start_redis_at(&F.primary, port, dir, NULL) == 0,
+                  "can't restart the primary");
+    /* It came back empty: tandem holds it (its data is on the replicas),
+     * and reads still come from them. */
+    t0 = replcheck_now_ms();
+    for (;;) {
+        const char *s = harness_info_field(c, "primary",
+                                           "primary_link_status");
+
+        if (s != NULL && strcmp(s, "held") == 0) {
+            break;
+        }
+        ck_assert_msg(replcheck_now_ms() - t0 < 10000, "not held in 10 s");
+        usleep(50000);
+    }
+    r = redisCommand(c, "GET down:7");
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    ck_assert_str_eq(r->str, "v7");
+    freeReplyObject(r);
+    redisFree(c);
+}
+END_TEST
+
 static void
 add_case(Suite *s, const char *name, const TTest *test)
 {
@@ -1796,6 +1872,7 @@ main(void)
     int failed;
 
     add_case(s, "no_stale_reads", test_no_stale_reads);
+    add_case(s, "primary_down", test_reads_served_while_the_primary_is_down);
     add_case(s, "reads_on_replicas", test_reads_on_replicas);
     add_case(s, "stopped_replica_writes", test_stopped_replica_with_writes);
     add_case(s, "stopped_replica_no_writes", test_stopped_replica_no_writes);
