@@ -25,6 +25,7 @@
 #include "tls.h"
 #include "server.h"
 #include "version.h"
+#include "verify.h"
 #include "wait.h"
 #include "watch.h"
 #include "monitor.h"
@@ -854,6 +855,11 @@ static const char *const tandem_help[] = {
     "    Make a replica the primary (by default the online one furthest",
     "    ahead): clients wait, every replica catches up, the stream goes",
     "    on under a new id, the old primary becomes a replica.",
+    "CHECK [STATUS|STOP]",
+    "    Start a verification pass: every key of the primary is compared",
+    "    with every online replica, at verify-max-keys-per-sec, and what",
+    "    differs is repaired by a key transfer. STATUS: its progress and",
+    "    counts; STOP: end the pass in progress.",
     "ACCEPT-PRIMARY",
     "    Take a primary held for having come back without its data as it",
     "    is (replicas that lost writes are then seeded from it).",
@@ -916,6 +922,34 @@ cmd_tandem(struct client *c, size_t argc, const struct resp_arg *argv,
             return;
         }
         resp_add_simple(client_reply_buf(c), "OK");
+    } else if (td_slice_eq(sub->ptr, sub->len, "check") && argc <= 3) {
+        if (argc == 2) {
+            char err[160];
+
+            if (!verify_start(err, sizeof(err))) {
+                char msg[256];
+
+                snprintf(msg, sizeof(msg), "tandem: can't check: %s", err);
+                dispatch_error(c, msg);
+                return;
+            }
+            resp_add_simple(client_reply_buf(c), "OK");
+        } else if (td_slice_eq(argv[2].ptr, argv[2].len, "status")) {
+            struct buf text;
+
+            buf_init(&text);
+            verify_status(&text);
+            resp_add_bulk(client_reply_buf(c), buf_head(&text), text.len);
+            buf_free(&text);
+        } else if (td_slice_eq(argv[2].ptr, argv[2].len, "stop")) {
+            if (!verify_stop()) {
+                dispatch_error(c, "tandem: no verification pass is running");
+                return;
+            }
+            resp_add_simple(client_reply_buf(c), "OK");
+        } else {
+            dispatch_error(c, "tandem: TANDEM CHECK [STATUS|STOP]");
+        }
     } else if (td_slice_eq(sub->ptr, sub->len, "status") && argc == 2) {
         struct buf text;
         char line[512];

@@ -64,6 +64,8 @@ struct config {
     long long           meta_db;
     long long           backlog_size;            /* bytes of stream kept */
     long long           seed_max_keys_per_sec;   /* 0: unlimited */
+    long long           verify_max_keys_per_sec; /* 0: unlimited */
+    long long           verify_interval;         /* seconds; 0: off */
     int                 script_verbatim;         /* script-replication */
     int                 read_policy;             /* enum read_policy */
     int                 read_eventual;           /* read-consistency */

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pipe.h"
 #include "server.h"
+#include "verify.h"
 #include "wait.h"
 #include "watch.h"
 
@@ -648,12 +649,14 @@ static const struct conn_ops replica_conn_ops = {
     on_down,
 };
 
-/* The stream's hook: seeds in progress see every unit appended. */
+/* The stream's hook: seeds in progress, and the verifier's window, see
+ * every unit appended. */
 static void
 on_stream_append(void *ctx, long long db, const char *p, size_t len)
 {
     size_t i;
 
+    verify_on_stream(db, p, len);
     for (i = 0; i < nreplicas; i++) {
         if (replicas[i]->seed.active) {
             seed_on_stream(replicas[i], db, p, len);

@@ -32,6 +32,7 @@
 #include "tls.h"
 #include "block.h"
 #include "pubsub.h"
+#include "verify.h"
 #include "wait.h"
 
 /* Descriptors tandem needs besides clients: listeners, the pipe, logs,
@@ -66,6 +67,7 @@ cron_cb(struct ev_loop *loop, ev_timer *w, int revents)
     listener_resume_all();
     guard_cron();
     failover_cron();
+    verify_cron();
 }
 
 /*
@@ -326,6 +328,8 @@ reload(void)
     srv.cfg.obuf_soft = next.obuf_soft;
     srv.cfg.obuf_soft_seconds = next.obuf_soft_seconds;
     srv.cfg.seed_max_keys_per_sec = next.seed_max_keys_per_sec;
+    srv.cfg.verify_max_keys_per_sec = next.verify_max_keys_per_sec;
+    srv.cfg.verify_interval = next.verify_interval;
     srv.cfg.read_policy = next.read_policy;
     srv.cfg.read_eventual = next.read_eventual;
     srv.cfg.max_replica_lag = next.max_replica_lag;
@@ -417,6 +421,7 @@ server_stop(void)
     listener_close_all();
     metrics_stop();
     /* Give clients what is already due, then close them. */
+    verify_shutdown();
     pipe_stop(&srv.pipe);
     pubsub_stop();
     replica_stop_all();

@@ -54,7 +54,14 @@
     X(keys_evicted_seen, "primary_evicted_keys",                             \
       "evicted keyevents received from the primary")                         \
     X(keyevent_transfers, "keyevent_transfers",                              \
-      "keys transferred to the replicas after such an event (I12 b)")
+      "keys transferred to the replicas after such an event (I12 b)")     \
+    X(verify_keys_checked, "verify_keys_checked",                            \
+      "keys compared by the verifier, TANDEM CHECK (I12 c)")                 \
+    X(verify_differences, "verify_differences",                              \
+      "keys found different on a replica by the verifier (one per "          \
+      "replica)")                                                            \
+    X(verify_repairs, "verify_repairs",                                      \
+      "keys the verifier transferred to the replicas to repair them")
 
 struct stats {
 #define X(field, name, help) uint64_t field;
