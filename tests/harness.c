@@ -690,3 +690,29 @@ harness_start_redis_on_port(struct proc *p, int port,
     harness_stop(p);
     return -1;
 }
+
+void
+harness_add_case(Suite *s, const char *name, const TTest *test,
+                 void (*setup)(void), void (*teardown)(void), int timeout_s)
+{
+    TCase *tc = tcase_create(name);
+
+    if (setup != NULL || teardown != NULL) {
+        tcase_add_checked_fixture(tc, setup, teardown);
+    }
+    tcase_set_timeout(tc, timeout_s);
+    tcase_add_test(tc, test);
+    suite_add_tcase(s, tc);
+}
+
+int
+harness_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

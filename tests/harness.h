@@ -6,6 +6,7 @@
 #ifndef TD_HARNESS_H
 #define TD_HARNESS_H
 
+#include <check.h>
 #include <hiredis/hiredis.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -16,6 +17,14 @@ struct proc {
     char  dir[256];       /* private temp dir (data, logs) */
     char  log[300];       /* stdout+stderr of the process */
 };
+
+/* Adds test as a case of its own (so CK_RUN_CASE=<name> runs it alone),
+ * with the suite's fixture (either may be NULL) and a timeout. */
+void harness_add_case(Suite *s, const char *name, const TTest *test,
+                      void (*setup)(void), void (*teardown)(void),
+                      int timeout_s);
+/* Runs every case of s and returns the process's exit status. */
+int harness_run_suite(Suite *s);
 
 /* A port that was free a moment ago on 127.0.0.1. */
 int harness_free_port(void);

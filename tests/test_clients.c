@@ -1050,20 +1050,13 @@ END_TEST
 static void
 add_case(Suite *s, const char *name, const TTest *test, int timeout_s)
 {
-    TCase *tc = tcase_create(name);
-
-    tcase_add_checked_fixture(tc, NULL, teardown);
-    tcase_set_timeout(tc, timeout_s);
-    tcase_add_test(tc, test);
-    suite_add_tcase(s, tc);
+    harness_add_case(s, name, test, NULL, teardown, timeout_s);
 }
 
 int
 main(void)
 {
     Suite *s = suite_create("clients");
-    SRunner *sr;
-    int failed;
     int many = many_clients();
 
     add_case(s, "redis_py", test_redis_py_client_behaviours, 120);
@@ -1077,9 +1070,5 @@ main(void)
              test_many_blocked_clients_and_subscribers_cost_no_backend_connections,
              many <= MANY_CLIENTS_DEFAULT ? 120
                                           : 120 * many / MANY_CLIENTS_DEFAULT);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return harness_run_suite(s);
 }

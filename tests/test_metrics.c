@@ -135,7 +135,7 @@ check_exposition(const char *text, char *err, size_t errlen)
             struct family *f;
 
             if (sscanf(buf + 7, "%127s %31s", name, type) < 1) {
-                snprintf(err, errlen, "line %d: bad comment: %s", lineno, buf);
+                snprintf(err, errlen, "line %d: bad comment: %.200s", lineno, buf);
                 return -1;
             }
             f = find_family(fams, nfams, name, strlen(name));
@@ -162,7 +162,7 @@ check_exposition(const char *text, char *err, size_t errlen)
                     snprintf(err, errlen, "line %d: type %s", lineno, type);
                     return -1;
                 }
-                snprintf(f->type, sizeof(f->type), "%s", type);
+                snprintf(f->type, sizeof(f->type), "%.15s", type);
                 f->typed = 1;
             }
             continue;
@@ -183,13 +183,13 @@ check_exposition(const char *text, char *err, size_t errlen)
                 nl++;
             }
             if (nl == 0 || (buf[nl] != '{' && buf[nl] != ' ')) {
-                snprintf(err, errlen, "line %d: bad name: %s", lineno, buf);
+                snprintf(err, errlen, "line %d: bad name: %.200s", lineno, buf);
                 return -1;
             }
             f = sample_family(fams, nfams, buf, nl);
             if (f == NULL || !f->help || !f->typed) {
                 snprintf(err, errlen, "line %d: sample without HELP and "
-                         "TYPE: %s", lineno, buf);
+                         "TYPE: %.200s", lineno, buf);
                 return -1;
             }
             if (f != current) {
@@ -212,7 +212,7 @@ check_exposition(const char *text, char *err, size_t errlen)
             labels = buf + nl;
             space = labels[0] == '{' ? strstr(labels, "} ") : labels;
             if (space == NULL) {
-                snprintf(err, errlen, "line %d: bad labels: %s", lineno, buf);
+                snprintf(err, errlen, "line %d: bad labels: %.200s", lineno, buf);
                 return -1;
             }
             if (labels[0] == '{') {
@@ -235,7 +235,7 @@ check_exposition(const char *text, char *err, size_t errlen)
                      (int)(space - buf), buf);
             v = strtod(space + 1, &end);
             if (end == space + 1 || *end != '\0') {
-                snprintf(err, errlen, "line %d: bad value: %s", lineno, buf);
+                snprintf(err, errlen, "line %d: bad value: %.200s", lineno, buf);
                 return -1;
             }
             if (strcmp(f->type, "histogram") == 0) {
@@ -277,7 +277,7 @@ check_exposition(const char *text, char *err, size_t errlen)
                     }
                     if (!found) {
                         snprintf(err, errlen, "line %d: _count differs "
-                                 "from the +Inf bucket: %s", lineno, buf);
+                                 "from the +Inf bucket: %.200s", lineno, buf);
                         return -1;
                     }
                 }
@@ -465,7 +465,7 @@ fleet_start(void)
     ck_assert_int_eq(harness_start_redis(&F.primary, NULL), 0);
     ck_assert_int_eq(harness_start_redis(&F.replica, NULL), 0);
     snprintf(spec, sizeof(spec), "127.0.0.1:%d", F.replica.port);
-    snprintf(F.label, sizeof(F.label), "replica=\"%s\"", spec);
+    snprintf(F.label, sizeof(F.label), "replica=\"%.50s\"", spec);
     F.mport = harness_free_port();
     snprintf(mport, sizeof(mport), "%d", F.mport);
     args[0] = "--replica";
@@ -780,22 +780,13 @@ END_TEST
 static void
 add_case(Suite *s, const char *name, const TTest *test, int fleet)
 {
-    TCase *tc = tcase_create(name);
-
-    if (fleet) {
-        tcase_add_checked_fixture(tc, NULL, teardown);
-    }
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test);
-    suite_add_tcase(s, tc);
+    harness_add_case(s, name, test, NULL, fleet ? teardown : NULL, 60);
 }
 
 int
 main(void)
 {
     Suite *s = suite_create("metrics");
-    SRunner *sr;
-    int failed;
 
     add_case(s, "text_format",
              test_text_has_help_and_type_and_no_duplicate_series, 0);
@@ -810,9 +801,5 @@ main(void)
     add_case(s, "oversized", test_oversized_request_is_cut, 1);
     add_case(s, "slow_clients", test_slow_metrics_clients_never_hold_the_proxy,
              1);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return harness_run_suite(s);
 }

@@ -1856,20 +1856,13 @@ END_TEST
 static void
 add_case(Suite *s, const char *name, const TTest *test)
 {
-    TCase *tc = tcase_create(name);
-
-    tcase_add_checked_fixture(tc, NULL, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test);
-    suite_add_tcase(s, tc);
+    harness_add_case(s, name, test, NULL, teardown, 120);
 }
 
 int
 main(void)
 {
     Suite *s = suite_create("reads");
-    SRunner *sr;
-    int failed;
 
     add_case(s, "no_stale_reads", test_no_stale_reads);
     add_case(s, "primary_down", test_reads_served_while_the_primary_is_down);
@@ -1886,9 +1879,5 @@ main(void)
     add_case(s, "stall_keeps_order", test_stall_keeps_order);
     add_case(s, "pfcount", test_pfcount_keeps_replicas_equal);
     add_case(s, "fcall_ro_primary_only", test_fcall_ro_primary_only);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return harness_run_suite(s);
 }

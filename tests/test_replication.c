@@ -2406,20 +2406,13 @@ END_TEST
 static void
 add_case(Suite *s, const char *name, const TTest *test)
 {
-    TCase *tc = tcase_create(name);
-
-    tcase_add_checked_fixture(tc, NULL, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test);
-    suite_add_tcase(s, tc);
+    harness_add_case(s, name, test, NULL, teardown, 120);
 }
 
 int
 main(void)
 {
     Suite *s = suite_create("replication");
-    SRunner *sr;
-    int failed;
 
     add_case(s, "checker", test_checker_finds_differences);
     add_case(s, "effects", test_effects);
@@ -2437,9 +2430,5 @@ main(void)
     add_case(s, "primary_held", test_primary_back_without_data_is_held);
     add_case(s, "failover", test_failover_manual_then_automatic);
     add_case(s, "failover_file", test_failover_rewrites_the_configuration_file);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return harness_run_suite(s);
 }

@@ -1895,20 +1895,13 @@ END_TEST
 static void
 add_case(Suite *s, const char *name, const TTest *test, int timeout)
 {
-    TCase *tc = tcase_create(name);
-
-    tcase_add_checked_fixture(tc, NULL, teardown);
-    tcase_set_timeout(tc, timeout);
-    tcase_add_test(tc, test);
-    suite_add_tcase(s, tc);
+    harness_add_case(s, name, test, NULL, teardown, timeout);
 }
 
 int
 main(void)
 {
     Suite *s = suite_create("seed");
-    SRunner *sr;
-    int failed;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     add_case(s, "under_writes", test_seed_under_writes, 170);
@@ -1922,9 +1915,5 @@ main(void)
     add_case(s, "stalled_replica", test_stalled_replica_during_seed, 120);
     add_case(s, "functions", test_seed_functions, 60);
     add_case(s, "pubsub", test_pubsub_during_seed, 90);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return harness_run_suite(s);
 }

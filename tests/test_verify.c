@@ -461,29 +461,18 @@ END_TEST
 static void
 add_case(Suite *s, const char *name, const TTest *test)
 {
-    TCase *tc = tcase_create(name);
-
-    tcase_add_checked_fixture(tc, NULL, teardown);
-    tcase_set_timeout(tc, 180);
-    tcase_add_test(tc, test);
-    suite_add_tcase(s, tc);
+    harness_add_case(s, name, test, NULL, teardown, 180);
 }
 
 int
 main(void)
 {
     Suite *s = suite_create("verify");
-    SRunner *sr;
-    int failed;
 
     add_case(s, "planted_differences",
              test_check_repairs_planted_differences);
     add_case(s, "no_false_differences",
              test_check_under_writes_finds_no_false_differences);
     add_case(s, "rate_limit", test_check_rate_limit_holds);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return harness_run_suite(s);
 }
