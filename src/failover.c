@@ -66,6 +66,7 @@ static void
 finish(void)
 {
     phase = FO_IDLE;
+    reason[0] = '\0';    /* kept until here: switch_primary logs it */
     ev_timer_stop(srv.loop, &poll_timer);
     if (!shutdown_draining()) {
         pause_release_all();
@@ -269,8 +270,8 @@ failover_cron(void)
     if (!failover_start(NULL, 0, err, sizeof(err))) {
         log_warning("Automatic failover not possible: %s", err);
         last_up = now;    /* tried: again after failover-after */
+        reason[0] = '\0';
     }
-    reason[0] = '\0';
 }
 
 void

@@ -2205,6 +2205,21 @@ compare_ports(const char *test, int primary_port, const int *ports, int n)
     }
 }
 
+/* INFO last_failover ends with the failover's reason, and the log's
+ * "Failover: ... becomes the primary at stream offset N (reason)" lines
+ * never show an empty reason. */
+static void
+assert_failover_reason(redisContext *c, const char *want)
+{
+    const char *last = harness_info_field(c, "primary", "last_failover");
+    const char *colon = last != NULL ? strrchr(last, ':') : NULL;
+
+    ck_assert_msg(colon != NULL && strstr(colon, want) != NULL,
+                  "last_failover \"%s\" does not end with its reason "
+                  "(\"%s\")", last != NULL ? last : "(none)", want);
+    ck_assert_int_eq(replcheck_count_in_file(F.tandem.log, " ()"), 0);
+}
+
 /*
  * TANDEM FAILOVER, then an automatic one: the new primary is a replica,
  * the other replica continues without a seed, the old primary becomes a
@@ -2230,6 +2245,7 @@ START_TEST(test_failover_manual_then_automatic)
     cmd_status(c, "OK", "TANDEM FAILOVER");
     wait_primary(c, F.replica[0].port, 15000);
     ck_assert_str_eq(harness_info_field(c, "primary", "failovers"), "1");
+    assert_failover_reason(c, "TANDEM FAILOVER");
     cmd_status(c, "OK", "SET after:manual 1");
     ck_assert_int_eq(cmd_int(c, "WAIT 1 5000"), 1);
     ck_assert_int_eq(seeds_on(F.replica[1].port), 0);
@@ -2282,6 +2298,8 @@ START_TEST(test_failover_manual_then_automatic)
         ck_assert_msg(now == F.replica[1].port || now == old_primary,
                       "the primary is %d after the crash", now);
         ck_assert_str_eq(harness_info_field(c, "primary", "failovers"), "2");
+        /* The reason, in INFO and the log, is the automatic one. */
+        assert_failover_reason(c, "was unreachable for");
         printf("automatic failover: primary %d crashed, %lld writes "
                "acknowledged by WAIT 1, new primary %d\n",
                F.replica[0].port, acked, now);
