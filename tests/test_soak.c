@@ -18,8 +18,9 @@
  *
  * Load: SOAK_WRITERS threads write a mix (SET with and without TTL, INCR,
  * HSET, LPUSH, MULTI/EXEC, EVAL) through tandem, and a ledger thread does
- * SET ledger:<n> <n> then WAIT 1 2000 and records each n whose WAIT said
- * >= 1. Every call has a timeout; an error reply or a lost connection is
+ * SET ledger:<n> <n> then WAIT 1 2000, records each n whose WAIT said
+ * >= 1 and reads it back on the same connection (read your writes, I10).
+ * Every call has a timeout; an error reply or a lost connection is
  * counted and the thread goes on (reconnecting), so faults never hang it.
  *
  * Faults, from the main thread, one after another with 0.5-3 s of load in
@@ -122,6 +123,8 @@ static struct {
     long            faults[FAULT_KINDS];
     long            primary_skipped;
     long            primary_with_one;    /* kills with one replica online */
+    long            stale_reads;    /* ledger reads that missed the write */
+    char            first_stale[128];
 } S;
 
 /* ---- processes ----------------------------------------------------- */
@@ -491,7 +494,7 @@ writer_main(void *arg)
 }
 
 /* SET ledger:<n> <n>, then WAIT 1 2000 on the same connection: n is
- * acknowledged when WAIT says >= 1. */
+ * acknowledged when WAIT says >= 1, and then GET must see it. */
 static void *
 ledger_main(void *arg)
 {
@@ -534,8 +537,30 @@ ledger_main(void *arg)
         }
         w->commands++;
         count_reply(w, r);
-        if (r->type == REDIS_REPLY_INTEGER && r->integer >= 1) {
-            S.acked[n] = 1;
+        ok = r->type == REDIS_REPLY_INTEGER && r->integer >= 1;
+        freeReplyObject(r);
+        if (!ok) {
+            continue;
+        }
+        S.acked[n] = 1;
+        /* Read your own write (I10): wherever tandem sends the GET, an
+         * acknowledged write is there. */
+        r = redisCommand(c, "GET ledger:%ld", n);
+        if (r == NULL) {
+            w->io_errors++;
+            redisFree(c);
+            c = NULL;
+            continue;
+        }
+        w->commands++;
+        count_reply(w, r);
+        if (r->type != REDIS_REPLY_ERROR &&
+            (r->type != REDIS_REPLY_STRING || atol(r->str) != n)) {
+            if (S.stale_reads++ == 0) {
+                snprintf(S.first_stale, sizeof(S.first_stale),
+                         "GET ledger:%ld gave %s", n,
+                         r->type == REDIS_REPLY_STRING ? r->str : "nil");
+            }
         }
         freeReplyObject(r);
     }
@@ -925,6 +950,10 @@ START_TEST(test_soak_faults_under_load)
     ck_assert_msg(verified == acked, "seed %u: %ld of %ld acknowledged "
                   "ledger entries lost; first: %s", S.seed,
                   acked - verified, acked, missing);
+    ck_assert_msg(S.stale_reads == 0, "seed %u: %ld reads of an "
+                  "acknowledged ledger entry, on the writer's connection, "
+                  "did not see it; first: %s", S.seed, S.stale_reads,
+                  S.first_stale);
 
     for (i = 0; i < NSERVERS; i++) {
         struct replcheck_stats st;
@@ -950,6 +979,12 @@ START_TEST(test_soak_faults_under_load)
     {
         int failovers = replcheck_count_in_file(S.tandem.log,
                                                 "Failover done:");
+        /* Each clean restart found its mark and went on with the same
+         * stream (shutdown.h): its replicas were not seeded for it. */
+        int continued = replcheck_count_in_file(S.tandem.log,
+                                                "Clean-shutdown mark found "
+                                                "on the primary: "
+                                                "continuing stream");
         int seeds[NSERVERS];
         int continues[NSERVERS];
         char needle[160];
@@ -967,6 +1002,11 @@ START_TEST(test_soak_faults_under_load)
         }
         ck_assert_msg(status == 0, "tandem exited with %d on SIGTERM at the "
                       "end (-2: sanitizer report)", status);
+        ck_assert_msg(continued == S.faults[FAULT_RESTART], "seed %u: %d of "
+                      "%ld clean restarts continued the stream", S.seed,
+                      continued, S.faults[FAULT_RESTART]);
+        printf("soak: %ld ledger reads missed their write\n",
+               S.stale_reads);
         printf("soak: errors seen by the load:\n");
         for (i = 0; i < SOAK_ERRKINDS && S.errkinds[i].text[0] != '\0';
              i++) {
@@ -974,15 +1014,16 @@ START_TEST(test_soak_faults_under_load)
                    S.errkinds[i].text);
         }
         printf("soak: SUMMARY seed %u, %.1f s: faults stop %ld, kill %ld, "
-               "overflow %ld, restart %ld, primary %ld (%ld skipped, %ld "
-               "with one replica online); %lld replies to %d writers "
+               "overflow %ld, restart %ld (%d continued the stream), "
+               "primary %ld (%ld skipped, %ld with one replica online); "
+               "%lld replies to %d writers "
                "(%lld error replies, %lld lost connections), ledger %ld "
                "acknowledged / %ld verified of %ld; %d failovers; seeds "
                "%d/%d/%d, partial resyncs %d/%d/%d (servers 0/1/2); final "
                "primary server %d; 0 differences\n", S.seed, el / 1000.0,
                S.faults[FAULT_STOP], S.faults[FAULT_KILL],
                S.faults[FAULT_OVERFLOW], S.faults[FAULT_RESTART],
-               S.faults[FAULT_PRIMARY], S.primary_skipped,
+               continued, S.faults[FAULT_PRIMARY], S.primary_skipped,
                S.primary_with_one, writes, SOAK_WRITERS, errs, ioerrs,
                acked, verified, S.ledger_next, failovers, seeds[0],
                seeds[1], seeds[2], continues[0], continues[1],
