@@ -19,14 +19,26 @@
 #include "log.h"
 #include "server.h"
 
+/* A client's (P|S)SUBSCRIBE confirmation held until the primary has
+ * confirmed the subscription: a message published after the client saw
+ * its confirmation must reach it. */
+struct held_confirm {
+    struct req *req;
+    struct buf reply;
+};
+
 struct sub {
-    struct sub       *next;        /* hash chain */
-    enum pubsub_kind kind;
-    char             *name;
-    size_t           len;
-    struct client    **clients;
-    size_t           nclients;
-    size_t           cap;
+    struct sub          *next;     /* hash chain */
+    enum pubsub_kind    kind;
+    char                *name;
+    size_t              len;
+    struct client       **clients;
+    size_t              nclients;
+    size_t              cap;
+    int                 unconfirmed; /* sent to the primary, not yet
+                                      * confirmed by it */
+    struct held_confirm *held;
+    size_t              nheld;
 };
 
 #define NBUCKETS 4096
@@ -74,25 +86,43 @@ pubsub_count(const struct client *c)
     return c->nsubs;
 }
 
-/* Tells the primary, on the subscriber connection. */
-static void
+/* Tells the primary, on the subscriber connection. Returns 0 when it is
+ * not up (subscriptions are made again when it is). */
+static int
 tell_primary(const char *verb, const char *name, size_t len)
 {
     struct resp_arg argv[2] = {{verb, strlen(verb)}, {name, len}};
 
     if (subconn.state != CONN_UP) {
-        return;    /* made again when it is up */
+        return 0;
     }
     resp_add_command(&srv.pubsub_out, 2, argv);
     conn_want_write(&subconn, 1);
+    return 1;
+}
+
+/* The primary confirmed s (or it can no longer): held confirmations go
+ * to their clients. */
+static void
+confirmed(struct sub *s)
+{
+    size_t i;
+
+    s->unconfirmed = 0;
+    for (i = 0; i < s->nheld; i++) {
+        req_reply(s->held[i].req, buf_head(&s->held[i].reply),
+                  s->held[i].reply.len);
+        buf_free(&s->held[i].reply);
+    }
+    free(s->held);
+    s->held = NULL;
+    s->nheld = 0;
 }
 
 static void
-reply_event(struct client *c, const char *verb, const char *name,
-            size_t len, size_t count)
+add_event(struct buf *b, const char *verb, const char *name, size_t len,
+          size_t count)
 {
-    struct buf *b = client_reply_buf(c);
-
     resp_add_array(b, 3);
     resp_add_bulk_str(b, verb);
     if (name != NULL) {
@@ -101,6 +131,13 @@ reply_event(struct client *c, const char *verb, const char *name,
         resp_add_null_bulk(b);
     }
     resp_add_int(b, (long long)count);
+}
+
+static void
+reply_event(struct client *c, const char *verb, const char *name,
+            size_t len, size_t count)
+{
+    add_event(client_reply_buf(c), verb, name, len, count);
 }
 
 void
@@ -124,7 +161,7 @@ pubsub_subscribe(struct client *c, enum pubsub_kind kind, size_t argc,
             s->next = buckets[b];
             buckets[b] = s;
             nsubs[kind]++;
-            tell_primary(verbs[kind][0], s->name, s->len);
+            s->unconfirmed = tell_primary(verbs[kind][0], s->name, s->len);
         }
         for (k = 0; k < s->nclients; k++) {
             already |= s->clients[k] == c;
@@ -139,7 +176,19 @@ pubsub_subscribe(struct client *c, enum pubsub_kind kind, size_t argc,
             c->subs = td_realloc(c->subs, (c->nsubs + 1) * sizeof(*c->subs));
             c->subs[c->nsubs++] = s;
         }
-        reply_event(c, verbs[kind][0], argv[i].ptr, argv[i].len, c->nsubs);
+        if (s->unconfirmed) {
+            struct held_confirm *h;
+
+            s->held = td_realloc(s->held, (s->nheld + 1) * sizeof(*s->held));
+            h = &s->held[s->nheld++];
+            buf_init(&h->reply);
+            add_event(&h->reply, verbs[kind][0], argv[i].ptr, argv[i].len,
+                      c->nsubs);
+            h->req = client_req_push(c);
+        } else {
+            reply_event(c, verbs[kind][0], argv[i].ptr, argv[i].len,
+                        c->nsubs);
+        }
     }
 }
 
@@ -169,6 +218,7 @@ leave(struct client *c, struct sub *s)
         }
         *pp = s->next;
         nsubs[s->kind]--;
+        confirmed(s);
         /* tandem's own keyevent patterns stay subscribed. */
         if (s->kind != PS_PATTERN || !keyevents_is_own(s->name, s->len)) {
             tell_primary(verbs[s->kind][1], s->name, s->len);
@@ -425,7 +475,21 @@ on_reply(struct conn *cn, const char *reply, size_t len)
         const char *kind = r->element[0]->str;
         const redisReply *name = r->element[1];
 
-        if (strcmp(kind, "message") == 0) {
+        if (strcmp(kind, "subscribe") == 0 ||
+            strcmp(kind, "psubscribe") == 0 ||
+            strcmp(kind, "ssubscribe") == 0) {
+            enum pubsub_kind k = kind[0] == 'p'   ? PS_PATTERN
+                                 : kind[1] == 's' ? PS_SHARD
+                                                  : PS_CHANNEL;
+            struct sub *s = find(k, name->str, name->len);
+
+            log_debug("pubsub: %s %.*s confirmed (%s)", kind,
+                      (int)TD_MIN(name->len, 64), name->str,
+                      s == NULL ? "no sub" : s->unconfirmed ? "held" : "-");
+            if (s != NULL && s->unconfirmed) {
+                confirmed(s);
+            }
+        } else if (strcmp(kind, "message") == 0) {
             fan_out(find(PS_CHANNEL, name->str, name->len), reply, len);
         } else if (strcmp(kind, "pmessage") == 0) {
             if (r->elements == 4 && keyevents_is_own(name->str, name->len)) {
@@ -495,6 +559,19 @@ on_connected(struct conn *cn)
 static void
 on_down(struct conn *cn, const char *why, int was_up)
 {
+    size_t i;
+
+    /* Confirmations held for the lost connection go out now: the
+     * subscriptions are made again when it is back. */
+    for (i = 0; i < NBUCKETS; i++) {
+        struct sub *s;
+
+        for (s = buckets[i]; s != NULL; s = s->next) {
+            if (s->unconfirmed) {
+                confirmed(s);
+            }
+        }
+    }
     buf_clear(&srv.pubsub_out);
     if (was_up && !srv.shutdown_asap) {
         log_warning("Pub/Sub connection to the primary lost (%s); "
@@ -553,6 +630,7 @@ pubsub_stop(void)
             struct sub *s = buckets[i];
 
             buckets[i] = s->next;
+            confirmed(s);
             free(s->name);
             free(s->clients);
             free(s);

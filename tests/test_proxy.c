@@ -1683,6 +1683,41 @@ START_TEST(test_pubsub_fans_out_from_one_backend_subscription)
 }
 END_TEST
 
+/* A message published right after a client's SUBSCRIBE was confirmed
+ * reaches it, though the publish goes on the pipe and the subscription on
+ * the subscriber connection: tandem confirms a new subscription only
+ * once the primary has. */
+START_TEST(test_publish_right_after_subscribe_is_received)
+{
+    redisContext *via_tandem = harness_connect(tandem.port);
+    redisContext *direct = harness_connect(redis.port);
+    int i;
+
+    for (i = 0; i < 200; i++) {
+        redisContext *sub = harness_connect(tandem.port);
+        redisReply *r = harness_cmd(sub, i % 2 ? "PSUBSCRIBE fresh:%d:*"
+                                               : "SUBSCRIBE fresh:%d:x", i);
+
+        ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+        freeReplyObject(r);
+        /* On the primary directly it races tandem's own SUBSCRIBE there
+         * most closely. */
+        r = harness_cmd(i % 4 < 2 ? direct : via_tandem,
+                        "PUBLISH fresh:%d:x hello", i);
+        ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+        freeReplyObject(r);
+        ck_assert_msg(redisGetReply(sub, (void **)&r) == REDIS_OK,
+                      "subscriber %d got no message", i);
+        ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+        ck_assert_str_eq(r->element[r->elements - 1]->str, "hello");
+        freeReplyObject(r);
+        redisFree(sub);
+    }
+    redisFree(via_tandem);
+    redisFree(direct);
+}
+END_TEST
+
 /* ---- CLIENT KILL and CLIENT UNBLOCK over tandem's clients ---- */
 
 START_TEST(test_client_kill_and_unblock)
@@ -2295,6 +2330,7 @@ main(void)
     tcase_add_test(refuse, test_watch_broken_by_another_client_aborts_exec);
     tcase_add_test(refuse, test_monitor_shows_commands_in_redis_format);
     tcase_add_test(refuse, test_pubsub_fans_out_from_one_backend_subscription);
+    tcase_add_test(refuse, test_publish_right_after_subscribe_is_received);
     tcase_add_test(refuse, test_client_kill_and_unblock);
     tcase_add_test(refuse,
                    test_blocking_pops_wait_in_tandem_and_are_served_in_order);
