@@ -435,6 +435,25 @@ cmd_keys(const struct cmd *c, size_t argc, const struct resp_arg *argv,
 }
 
 long
+cmd_keys_in_db(const struct cmd *c, size_t argc, const struct resp_arg *argv,
+               int *pos, size_t max)
+{
+    if (strcmp(c->name, "swapdb") == 0 || strcmp(c->name, "move") == 0) {
+        return -1;
+    }
+    if (strcmp(c->name, "copy") == 0) {
+        size_t i;
+
+        for (i = 3; i < argc; i++) {
+            if (td_slice_eq(argv[i].ptr, argv[i].len, "db")) {
+                return -1;
+            }
+        }
+    }
+    return cmd_keys(c, argc, argv, pos, max);
+}
+
+long
 cmd_keys_specs(const struct cmd *c, size_t argc, const struct resp_arg *argv,
                int *pos, int *specs, size_t max, int lenient)
 {

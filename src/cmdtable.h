@@ -179,6 +179,12 @@ cmd_arity_ok(const struct cmd *c, size_t argc)
 long cmd_keys(const struct cmd *c, size_t argc, const struct resp_arg *argv,
               int *pos, size_t max);
 
+/* As cmd_keys, for a command that touches keys of the selected database
+ * only: -1 for those that reach into another (SWAPDB, MOVE, COPY ... DB),
+ * where a key alone does not say what changed. */
+long cmd_keys_in_db(const struct cmd *c, size_t argc,
+                    const struct resp_arg *argv, int *pos, size_t max);
+
 /*
  * As cmd_keys, and also writes in specs[i] the index of the key spec that
  * found pos[i]. With lenient set, an incomplete spec still gives the keys

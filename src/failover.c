@@ -141,7 +141,7 @@ switch_primary(const struct replica *target, uint64_t end)
     /* A no-op batch, so the replicas' stamps carry the new id at once
      * (a replica that reconnects with the old id is seeded). */
     stream_append(&srv.stream, srv.stream.db, "*1\r\n$4\r\nPING\r\n", 14,
-                  1);
+                  1, NULL);
 
     list = td_calloc(srv.cfg.nreplicas + 1, sizeof(*list));
     for (i = 0; i < srv.cfg.nreplicas; i++) {

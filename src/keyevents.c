@@ -140,7 +140,7 @@ on_transferred(void *ctx, enum transfer_status status, long long db,
                size_t dump_bytes)
 {
     if (status == TRANSFER_DONE && srv.pipe.tee) {
-        stream_append(&srv.stream, db, cmd, len, 1);
+        stream_append(&srv.stream, db, cmd, len, 1, NULL);
         srv.stats.keyevent_transfers++;
         log_debug("keyevent: key transferred to the replicas (%zu bytes)",
                   dump_bytes);

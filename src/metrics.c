@@ -274,6 +274,7 @@ enum replica_field {
     RF_INFLIGHT,
     RF_BATCHES,
     RF_SEEDS,
+    RF_REPAIRED_KEYS,
     RF_CONNECTS,
     RF_ERRORS,
     RF_READS,
@@ -312,6 +313,9 @@ replica_family(struct buf *b, const char *name, const char *type,
             break;
         case RF_SEEDS:
             v = (double)r->seeds;
+            break;
+        case RF_REPAIRED_KEYS:
+            v = (double)r->repair.keys;
             break;
         case RF_CONNECTS:
             v = (double)r->conn.connects;
@@ -375,6 +379,9 @@ replica_metrics(struct buf *b)
     replica_family(b, "tandem_replica_seeds_total", "counter",
                    "seeds started (DUMP/RESTORE copies of the primary)",
                    RF_SEEDS);
+    replica_family(b, "tandem_replica_repaired_keys_total", "counter",
+                   "keys transferred because the replica answered a teed "
+                   "write otherwise than the primary", RF_REPAIRED_KEYS);
     replica_family(b, "tandem_replica_link_connects_total", "counter",
                    "replication link handshakes", RF_CONNECTS);
     replica_family(b, "tandem_replica_link_errors_total", "counter",

@@ -160,6 +160,7 @@ start_seed(struct replica *r, const char *why)
     r->diverged = 0;
     fifo_pop_all(&r->inflight);
     r->writing = 0;
+    repair_reset(r);
     conn_up(&r->conn);
     set_state(r, REPLICA_SEEDING, why);
     r->seeds++;
@@ -171,6 +172,7 @@ replica_seeded(struct replica *r, const struct backlog_mark *m)
 {
     /* Batches follow the seed's last commands at once; the replica counts
      * as online (WAIT, reads) when their replies are in. */
+    repair_reset(r);
     r->acked = m->offset;
     r->sent = m->offset;
     r->sent_commands = m->commands;
@@ -280,7 +282,7 @@ decide(struct replica *r)
         start_seed(r, why);
         return;
     }
-    r->acked = off;
+    r->acked = repair_ack(r, off);
     r->sent = off;
     r->sent_commands = m.commands;
     r->sent_db = m.db;
@@ -468,8 +470,11 @@ start_batch(struct replica *r)
     add_bulk_cmd(&r->suffix, 1, exec);
 
     memset(&b, 0, sizeof(b));
+    b.from = r->sent;
     b.end = m.offset;
+    b.first_command = r->sent_commands;
     b.commands = m.commands;
+    b.db = r->sent_db;
     /* MULTI, SELECT, the commands, SELECT, SET, then EXEC's reply. */
     b.replies = 2 + (m.commands - r->sent_commands) + 2 + 1;
     b.sent_ms = td_mstime();
@@ -529,43 +534,6 @@ replica_flush_all(void)
     }
 }
 
-/* Looks for an error among the elements of EXEC's reply. */
-static int
-exec_failed(const char *reply, size_t len, char *err, size_t errlen)
-{
-    const char *eol = memchr(reply, '\r', len);
-    long long n;
-    size_t off;
-
-    if (reply[0] == '-') {
-        snprintf(err, errlen, "%.*s", (int)TD_MIN(len - 2, 200), reply + 1);
-        return 1;
-    }
-    if (reply[0] != '*' || eol == NULL ||
-        !td_str2ll(reply + 1, (size_t)(eol - reply - 1), &n) || n < 0) {
-        snprintf(err, errlen, "EXEC did not run (%.*s)",
-                 (int)TD_MIN(len - 2, 60), reply);
-        return 1;
-    }
-    off = (size_t)(eol - reply) + 2;
-    while (n-- > 0 && off < len) {
-        struct resp_scan scan;
-        size_t elen;
-
-        resp_scan_init(&scan);
-        if (resp_scan_reply(&scan, reply + off, len - off, &elen) != 1) {
-            break;
-        }
-        if (reply[off] == '-') {
-            snprintf(err, errlen, "%.*s", (int)TD_MIN(elen - 2, 200),
-                     reply + off + 1);
-            return 1;
-        }
-        off += elen;
-    }
-    return 0;
-}
-
 static void
 on_reply(struct conn *c, const char *reply, size_t len)
 {
@@ -596,17 +564,15 @@ on_reply(struct conn *c, const char *reply, size_t len)
         }
         return;
     }
-    if (exec_failed(reply, len, err, sizeof(err))) {
+    if (!repair_check_batch(r, b, reply, len, err, sizeof(err))) {
         snprintf(why, sizeof(why),
                  "it diverged: the batch ending at offset %llu failed "
                  "there (%s) but applied on the primary",
                  (unsigned long long)b->end, err);
-        r->diverged = 1;
-        snprintf(r->diverged_why, sizeof(r->diverged_why), "%.200s", why);
-        out_of_service(r, REPLICA_NEEDS_SEED, why);
+        replica_diverge(r, why);
         return;
     }
-    r->acked = b->end;
+    r->acked = repair_ack(r, b->end);
     r->last_ack_ms = td_mstime();
     fifo_pop(&r->inflight, NULL);
     wait_check_all();
@@ -810,6 +776,18 @@ replica_stop_all(void)
 }
 
 void
+replica_diverge(struct replica *r, const char *why)
+{
+    r->diverged = 1;
+    snprintf(r->diverged_why, sizeof(r->diverged_why), "%s", why);
+    if (r->state == REPLICA_DOWN) {
+        snprintf(r->why, sizeof(r->why), "%s", why);    /* seeded on return */
+        return;
+    }
+    out_of_service(r, REPLICA_NEEDS_SEED, why);
+}
+
+void
 replica_mark_all_diverged(const char *why)
 {
     size_t i;
@@ -817,16 +795,9 @@ replica_mark_all_diverged(const char *why)
     for (i = 0; i < nreplicas; i++) {
         struct replica *r = replicas[i];
 
-        if (r->state == REPLICA_REFUSED) {
-            continue;
+        if (r->state != REPLICA_REFUSED) {
+            replica_diverge(r, why);
         }
-        r->diverged = 1;
-        snprintf(r->diverged_why, sizeof(r->diverged_why), "%s", why);
-        if (r->state == REPLICA_DOWN) {
-            snprintf(r->why, sizeof(r->why), "%s", why);
-            continue;
-        }
-        out_of_service(r, REPLICA_NEEDS_SEED, why);
     }
 }
 
@@ -927,13 +898,15 @@ describe(const struct replica *r, char *line, size_t size)
     }
     snprintf(line, size,
              "ip=%s,port=%d,state=%s,offset=%llu,lag=%lld,lag_bytes=%llu,"
-             "lag_ms=%lld,batches=%llu,seeds=%llu,reads=%llu,"
-             "read_link=%s,reads_to_primary=%llu%s%s%s",
+             "lag_ms=%lld,batches=%llu,seeds=%llu,repaired_keys=%llu,"
+             "reads=%llu,read_link=%s,reads_to_primary=%llu%s%s%s",
              r->addr->host, r->addr->port, state_names[r->state],
              (unsigned long long)r->acked, (long long)(lag_ms / 1000),
              (unsigned long long)lag_bytes, (long long)lag_ms,
              (unsigned long long)r->batches,
-             (unsigned long long)r->seeds, (unsigned long long)r->rc.reads,
+             (unsigned long long)r->seeds,
+             (unsigned long long)r->repair.keys,
+             (unsigned long long)r->rc.reads,
              readconn_ready(&r->rc) ? "up" : "down",
              (unsigned long long)r->rc.failovers, progress,
              reason[0] != '\0' ? ",reason=" : "", reason);

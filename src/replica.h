@@ -28,6 +28,7 @@
 #include "conn.h"
 #include "fifo.h"
 #include "readconn.h"
+#include "repair.h"
 #include "seed.h"
 
 #define REPLICA_STATE_LIST(X)                                            \
@@ -45,8 +46,11 @@ enum replica_state {
 };
 
 struct replica_batch {
+    uint64_t from;         /* stream offset it starts at */
     uint64_t end;          /* stream offset it acknowledges */
+    uint64_t first_command; /* stream commands before from */
     uint64_t commands;     /* stream commands before end */
+    long long db;          /* database selected at from */
     uint64_t replies;      /* replies still expected */
     int64_t  sent_ms;      /* td_mstime() when sent */
     int      failed;       /* a reply was an error */
@@ -83,6 +87,7 @@ struct replica {
     struct fifo          inflight;      /* replica_batch awaiting EXEC */
 
     struct seed          seed;          /* while seeding */
+    struct replica_repair repair;       /* replies that differed (I12 a) */
     struct readconn      rc;            /* reads routed here */
     uint64_t             seeds;         /* seeds started */
 
@@ -115,6 +120,9 @@ void replica_pipe_up(void);
 
 /* The pipe to the primary was lost: seeds in progress start over. */
 void replica_pipe_lost(void);
+
+/* Takes the replica out of service until it is seeded. */
+void replica_diverge(struct replica *r, const char *why);
 
 /* Takes every replica out of service (their state is unknown). */
 void replica_mark_all_diverged(const char *why);

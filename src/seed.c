@@ -433,27 +433,6 @@ seed_describe(const struct replica *r, char *dst, size_t len)
 
 /* ---- the stream during a seed ------------------------------------- */
 
-/* Keys a command touches, as (db, key) pairs. Returns the count, or -1
- * when they cannot be known. */
-static long
-command_keys(const struct cmd *cmd, size_t argc, const struct resp_arg *argv,
-             int *pos, size_t max)
-{
-    if (strcmp(cmd->name, "swapdb") == 0 || strcmp(cmd->name, "move") == 0) {
-        return -1;
-    }
-    if (strcmp(cmd->name, "copy") == 0) {
-        size_t i;
-
-        for (i = 3; i < argc; i++) {
-            if (td_slice_eq(argv[i].ptr, argv[i].len, "db")) {
-                return -1;
-            }
-        }
-    }
-    return cmd_keys(cmd, argc, argv, pos, max);
-}
-
 void
 seed_on_stream(struct replica *r, long long db, const char *p, size_t len)
 {
@@ -494,11 +473,11 @@ seed_on_stream(struct replica *r, long long db, const char *p, size_t len)
             off += consumed;
             continue;
         }
-        n = command_keys(cmd, parser.argc, parser.argv, pos, npos);
+        n = cmd_keys_in_db(cmd, parser.argc, parser.argv, pos, npos);
         if (n > (long)npos) {
             npos = (size_t)n;
             pos = td_realloc(pos, npos * sizeof(*pos));
-            n = command_keys(cmd, parser.argc, parser.argv, pos, npos);
+            n = cmd_keys_in_db(cmd, parser.argc, parser.argv, pos, npos);
         }
         if (n < 0) {
             char why[160];

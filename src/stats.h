@@ -55,6 +55,11 @@
       "evicted keyevents received from the primary")                         \
     X(keyevent_transfers, "keyevent_transfers",                              \
       "keys transferred to the replicas after such an event (I12 b)")     \
+    X(replica_reply_differences, "replica_reply_differences",               \
+      "replies of a replica to teed writes that differed from what the "   \
+      "primary answered (I12 a)")                                          \
+    X(replica_repairs, "replica_repairs",                                  \
+      "keys transferred to the replicas because a reply differed")        \
     X(verify_keys_checked, "verify_keys_checked",                            \
       "keys compared by the verifier, TANDEM CHECK (I12 c)")                 \
     X(verify_differences, "verify_differences",                              \

@@ -42,6 +42,9 @@ stream_init(struct stream *s, size_t backlog_size)
     memset(s, 0, sizeof(*s));
     new_id(s->id);
     backlog_init(&s->backlog, backlog_size, 0, 0);
+    /* Stream commands are rarely under 64 bytes: the digests cost about
+     * an eighth of the backlog and cover the commands it holds. */
+    expect_init(&s->expect, TD_MAX(backlog_size / 64, 4096), 0);
 }
 
 void
@@ -62,6 +65,7 @@ stream_continue(struct stream *s, const char *id, uint64_t offset)
     s->db = 0;
     s->commands = 0;
     s->chunk_commands = 0;
+    expect_reset(&s->expect, 0);
     s->origin_empty = 0;
 }
 
@@ -69,12 +73,16 @@ void
 stream_free(struct stream *s)
 {
     backlog_free(&s->backlog);
+    expect_free(&s->expect);
 }
 
 void
 stream_append(struct stream *s, long long db, const char *p, size_t len,
-              uint64_t ncmds)
+              uint64_t ncmds, const uint64_t *expect)
 {
+    static uint64_t ok_digest;
+    uint64_t i;
+
     if (ncmds == 0) {
         return;
     }
@@ -86,11 +94,18 @@ stream_append(struct stream *s, long long db, const char *p, size_t len,
         n = snprintf(select, sizeof(select), "*2\r\n$6\r\nSELECT\r\n$%d\r\n%s\r\n",
                      n, num);
         backlog_append(&s->backlog, select, (size_t)n);
+        if (ok_digest == 0) {
+            ok_digest = expect_digest("+OK\r\n", 5);
+        }
+        expect_push(&s->expect, ok_digest);
         s->db = db;
         s->commands++;
         s->chunk_commands++;
     }
     backlog_append(&s->backlog, p, len);
+    for (i = 0; i < ncmds; i++) {
+        expect_push(&s->expect, expect != NULL ? expect[i] : EXPECT_NO_ERROR);
+    }
     s->commands += ncmds;
     s->chunk_commands += ncmds;
     if (s->on_append != NULL) {

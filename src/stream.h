@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "backlog.h"
+#include "expect.h"
 
 struct stream {
     char           id[41];          /* changes when history is cut */
@@ -21,6 +22,7 @@ struct stream {
     long long      db;              /* database selected at the end */
     uint64_t       commands;        /* commands appended so far */
     uint64_t       chunk_commands;  /* commands since the last mark */
+    struct expect_ring expect;      /* what each command must answer */
     /* Called with each unit appended (seeds in progress filter it). */
     void           (*on_append)(void *ctx, long long db, const char *p,
                                 size_t len);
@@ -45,9 +47,10 @@ void stream_new_id(struct stream *s);
 void stream_continue(struct stream *s, const char *id, uint64_t offset);
 
 /* Appends the effect of one write (or of one whole transaction): ncmds
- * RESP commands in p, executed in database db. */
+ * RESP commands in p, executed in database db. expect holds what each
+ * must answer on a replica (expect.h), or is NULL for "no error". */
 void stream_append(struct stream *s, long long db, const char *p,
-                   size_t len, uint64_t ncmds);
+                   size_t len, uint64_t ncmds, const uint64_t *expect);
 
 /* Marks a batch boundary at the current end, if anything was appended
  * since the last one. Returns 1 when a new boundary was made. */

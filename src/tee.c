@@ -5,7 +5,9 @@
  * slices point into that copy), classified by effects_classify() exactly
  * as at dispatch, and rendered with its reply and, for relative TTLs, the
  * next PEXPIRETIME reply. A transaction's effects are appended in one
- * call, so a batch boundary never falls inside it.
+ * call, so a batch boundary never falls inside it. Beside each command
+ * goes what it must answer on a replica (expect.h): the primary's own
+ * reply when it enters the stream as sent.
  */
 #include "tee.h"
 
@@ -20,6 +22,9 @@
 #include "server.h"
 
 static struct buf effect_buf;
+static uint64_t *effect_expect;      /* one per command in effect_buf */
+static size_t effect_nexpect;
+static size_t effect_expect_cap;
 static struct resp_parser parser;
 static int parser_ready;
 
@@ -67,6 +72,27 @@ remember_scripts(const struct cmd *cmd, size_t argc,
     }
 }
 
+static void
+add_expect(uint64_t digest, int n)
+{
+    for (; n > 0; n--) {
+        if (effect_nexpect == effect_expect_cap) {
+            effect_expect_cap = effect_expect_cap == 0 ? 16
+                                                       : effect_expect_cap * 2;
+            effect_expect = td_realloc(effect_expect, effect_expect_cap *
+                                                      sizeof(*effect_expect));
+        }
+        effect_expect[effect_nexpect++] = digest;
+    }
+}
+
+static void
+clear_effects(void)
+{
+    buf_clear(&effect_buf);
+    effect_nexpect = 0;
+}
+
 /* Renders one command's effect into effect_buf; returns commands added.
  * raw is the command as sent: the common case appends it unchanged. */
 static int
@@ -90,6 +116,12 @@ render_one(size_t argc, const struct resp_arg *argv, const char *raw,
             return 0;
         }
         buf_append(&effect_buf, raw, rawlen);
+        /* SORT ... BY nosort lists a set in its hash table's order, which
+         * each process seeds on its own. */
+        add_expect(strcmp(cmd->name, "sort") == 0
+                       ? EXPECT_NO_ERROR
+                       : expect_digest(reply, rlen),
+                   1);
         return 1;
     }
     if (e == EFFECT_SCRIPT_LOAD || e == EFFECT_SCRIPT ||
@@ -115,6 +147,7 @@ render_one(size_t argc, const struct resp_arg *argv, const char *raw,
         resp_add_command(&effect_buf, argc, argv);
         n = 1;
     }
+    add_expect(EXPECT_NO_ERROR, n);
     return n;
 }
 
@@ -126,7 +159,7 @@ prepare(void)
         buf_init(&effect_buf);
         parser_ready = 1;
     }
-    buf_clear(&effect_buf);
+    clear_effects();
 }
 
 void
@@ -147,7 +180,7 @@ tee_write(long long db, const char *raw, size_t rawlen, const char *reply,
                    &pit, NULL, NULL);
     if (n > 0) {
         stream_append(&srv.stream, db, buf_head(&effect_buf), effect_buf.len,
-                      (uint64_t)n);
+                      (uint64_t)n, effect_expect);
     }
 }
 
@@ -234,9 +267,9 @@ tee_exec(long long db, const char *raw, size_t rawlen, const char *reply,
                 td_str2ll(parser.argv[1].ptr, parser.argv[1].len, &to)) {
                 if (total > 0) {
                     stream_append(&srv.stream, db, buf_head(&effect_buf),
-                                  effect_buf.len, total);
+                                  effect_buf.len, total, effect_expect);
                 }
-                buf_clear(&effect_buf);
+                clear_effects();
                 total = 0;
                 db = to;
             }
@@ -249,12 +282,12 @@ tee_exec(long long db, const char *raw, size_t rawlen, const char *reply,
     }
     if (total > 0) {
         stream_append(&srv.stream, db, buf_head(&effect_buf), effect_buf.len,
-                      total);
+                      total, effect_expect);
     }
     for (i = 0; i < ntails; i++) {
         if (tails[i].n > 0) {
             stream_append(&srv.stream, tails[i].db, buf_head(&tails[i].cmds),
-                          tails[i].cmds.len, (uint64_t)tails[i].n);
+                          tails[i].cmds.len, (uint64_t)tails[i].n, NULL);
         }
     }
 }

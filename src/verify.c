@@ -592,7 +592,7 @@ on_repaired(void *ctx, enum transfer_status status, long long db,
     uint64_t seq = (uint64_t)(uintptr_t)ctx;
 
     if (status == TRANSFER_DONE && srv.pipe.tee) {
-        stream_append(&srv.stream, db, cmd, len, 1);
+        stream_append(&srv.stream, db, cmd, len, 1, NULL);
     }
     if (!V.running || seq != V.seq) {
         return;

@@ -1,11 +1,13 @@
 /*
- * Unit tests for the backlog ring and its batch marks (src/backlog.c).
+ * Unit tests for the backlog ring and its batch marks (src/backlog.c),
+ * and the ring of expected replies beside it (src/expect.c).
  */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backlog.h"
+#include "expect.h"
 
 /* Copies [from, to) out of the ring through its iovecs. */
 static size_t
@@ -135,10 +137,45 @@ START_TEST(test_append_larger_than_ring_keeps_the_tail)
 }
 END_TEST
 
+/* Digests are held for the newest cap commands; older ones, and ones
+ * not appended yet, fall back to "no error". */
+START_TEST(test_expect_ring_holds_the_newest_digests)
+{
+    struct expect_ring e;
+    uint64_t ok = expect_digest("+OK\r\n", 5);
+    uint64_t i;
+
+    ck_assert(ok != EXPECT_NO_ERROR);
+    ck_assert(expect_digest(":1\r\n", 4) != expect_digest(":2\r\n", 4));
+    expect_init(&e, 4, 10);
+    ck_assert(expect_at(&e, 10) == EXPECT_NO_ERROR);
+    for (i = 0; i < 6; i++) {
+        expect_push(&e, expect_digest(":1\r\n", 4) + i);
+    }
+    ck_assert_uint_eq(e.end, 16);
+    ck_assert(expect_at(&e, 11) == EXPECT_NO_ERROR);   /* fell out */
+    ck_assert(expect_at(&e, 12) == expect_digest(":1\r\n", 4) + 2);
+    ck_assert(expect_at(&e, 15) == expect_digest(":1\r\n", 4) + 5);
+    ck_assert(expect_at(&e, 16) == EXPECT_NO_ERROR);   /* not yet */
+
+    ck_assert(expect_met(ok, "+OK\r\n", 5));
+    ck_assert(!expect_met(ok, ":0\r\n", 4));
+    ck_assert(expect_met(EXPECT_NO_ERROR, ":0\r\n", 4));
+    ck_assert(!expect_met(EXPECT_NO_ERROR, "-ERR x\r\n", 8));
+    ck_assert(!expect_met(expect_digest("-ERR x\r\n", 8), "-ERR x\r\n", 8));
+
+    expect_reset(&e, 0);
+    ck_assert(expect_at(&e, 0) == EXPECT_NO_ERROR);
+    expect_push(&e, ok);
+    ck_assert(expect_at(&e, 0) == ok);
+    expect_free(&e);
+}
+END_TEST
+
 int
 main(void)
 {
-    Suite *s = suite_create("backlog");
+Suite *s = suite_create("backlog");
     TCase *tc = tcase_create("ring");
     SRunner *sr;
     int failed;
@@ -148,6 +185,7 @@ main(void)
     tcase_add_test(tc, test_next_mark_bounds_batches_at_boundaries);
     tcase_add_test(tc, test_many_marks_grow_their_ring);
     tcase_add_test(tc, test_append_larger_than_ring_keeps_the_tail);
+    tcase_add_test(tc, test_expect_ring_holds_the_newest_digests);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -2423,6 +2423,112 @@ START_TEST(test_failover_rewrites_the_configuration_file)
 }
 END_TEST
 
+/*
+ * DESIGN I12 a: a replica that answers a teed write otherwise than the
+ * primary did has that write's keys transferred, and stays online. The
+ * differences are planted by writing to replica 0 directly: a key of
+ * another type (WRONGTYPE there), a counter with another value (INCR
+ * answers 101 there, 1 on the primary), a set member already there
+ * (SADD answers 0), and the same inside a transaction.
+ * I6: the replica's acknowledgement waits for the repair. The primary is
+ * paused (CLIENT PAUSE ALL) while the replica answers, so the repair's
+ * DUMP waits there: WAIT 2 counts only replica 1, and replica 0 still
+ * holds its wrong value. Once the pause ends WAIT 2 gives 2, and right
+ * after it the replica holds the primary's values.
+ * A difference that no key can repair (FUNCTION LOAD of a library the
+ * replica already has) leaves the replica to be seeded, as before.
+ */
+START_TEST(test_reply_difference_is_repaired)
+{
+    static const char lib[] = "#!lua name=replib\n"
+                              "redis.register_function('one', "
+                              "function() return 1 end)";
+    redisContext *c;
+    redisContext *rc;
+    redisContext *p;
+    redisReply *r;
+    char line[1024];
+    long seeds[NREPLICAS];
+    int i;
+
+    fleet_start(NULL, NULL);
+    for (i = 0; i < NREPLICAS; i++) {
+        seeds[i] = seeds_of(i);
+    }
+    rc = replica_conn(0, 0);
+    cmd_status(rc, "OK", "SET strkey hello");
+    cmd_status(rc, "OK", "SET counter 100");
+    ck_assert_int_eq(cmd_int(rc, "SADD members x"), 1);
+    cmd_status(rc, "OK", "SET counter2 41");
+
+    c = harness_connect(F.tandem.port);
+    p = harness_connect(F.primary.port);
+    harness_signal(&F.replica[0], SIGSTOP);
+    ck_assert_int_eq(cmd_int(c, "LPUSH strkey a"), 1);
+    ck_assert_int_eq(cmd_int(c, "WAIT 1 5000"), 1);
+    cmd_status(p, "OK", "CLIENT PAUSE 1500 ALL");
+    harness_signal(&F.replica[0], SIGCONT);
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 500"), 1);
+    r = cmd(rc, "TYPE strkey");
+    ck_assert_msg(strcmp(r->str, "string") == 0, "the repair reached the "
+                  "replica while the primary was paused (%s)", r->str);
+    freeReplyObject(r);
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 10000"), 2);
+    r = cmd(rc, "TYPE strkey");
+    ck_assert_str_eq(r->str, "list");
+    freeReplyObject(r);
+    redisFree(p);
+
+    ck_assert_int_eq(cmd_int(c, "INCR counter"), 1);
+    ck_assert_int_eq(cmd_int(c, "SADD members x"), 1);
+    cmd_status(c, "OK", "MULTI");
+    cmd_status(c, "QUEUED", "INCR counter2");
+    cmd_status(c, "QUEUED", "SET plain 1");
+    r = cmd(c, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->elements, 2);
+    freeReplyObject(r);
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 10000"), 2);
+
+    /* Acknowledged means repaired. */
+    assert_same_string("counter", "1");
+    assert_same_string("counter2", "1");
+    ck_assert_int_eq(cmd_int(rc, "SCARD members"), 1);
+
+    slave_line(0, line, sizeof(line));
+    ck_assert_msg(strstr(line, "state=online") != NULL, "%s", line);
+    ck_assert_msg(replcheck_line_number(line, "repaired_keys", -1) >= 4,
+                  "replica 0 should have 4 keys repaired: %s", line);
+    for (i = 0; i < NREPLICAS; i++) {
+        ck_assert_msg(seeds_of(i) == seeds[i], "replica %d was seeded", i);
+    }
+    ck_assert_msg(replcheck_count_in_file(F.tandem.log,
+                                          "otherwise than the primary") >= 1,
+                  "tandem did not log the difference");
+    ck_assert_int_eq(replcheck_count_in_file(F.tandem.log, "diverged"), 0);
+    compare_all("reply difference");
+
+    /* No key to transfer: the replica is seeded. */
+    r = redisCommand(rc, "FUNCTION LOAD %s", lib);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    r = redisCommand(c, "FUNCTION LOAD %s", lib);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    cmd_status(c, "OK", "SET after:function 1");
+    wait_synced();
+    ck_assert_msg(seeds_of(0) == seeds[0] + 1, "replica 0: seeds %ld -> %ld",
+                  seeds[0], seeds_of(0));
+    ck_assert_msg(seeds_of(1) == seeds[1], "replica 1 was seeded");
+    ck_assert_int_ge(replcheck_count_in_file(F.tandem.log,
+                                             "it has no keys to transfer"),
+                     1);
+    redisFree(rc);
+    redisFree(c);
+    compare_all("reply difference, then a seed");
+}
+END_TEST
+
 static void
 add_case(Suite *s, const char *name, const TTest *test)
 {
@@ -2440,6 +2546,7 @@ main(void)
     add_case(s, "ttl_then_move_in_multi", test_ttl_then_move_in_multi);
     add_case(s, "ttl_then_rename_in_multi", test_ttl_then_rename_in_multi);
     add_case(s, "wait", test_wait);
+    add_case(s, "reply_difference", test_reply_difference_is_repaired);
     add_case(s, "mixed_load", test_mixed_load);
     add_case(s, "pipelined_own_replies", test_pipelined_own_replies);
     add_case(s, "partial_resync", test_partial_resync_after_kill);
