@@ -99,6 +99,30 @@ write_sent(struct req *r)
     }
 }
 
+/* Hands each write still in `writes` to the tee: the held one (its reply
+ * came, its probes did not), then those awaiting replies, in order. */
+static void
+lost_writes(struct pipe *p)
+{
+    const char *raw = buf_head(&p->writes);
+    size_t off = 0;
+    size_t i;
+
+    if (p->probes_left > 0 && p->held.write_len <= p->writes.len) {
+        tee_lost_write(p->held.db, raw, p->held.write_len);
+        off = p->held.write_len;
+    }
+    for (i = 0; i < p->slots.count; i++) {
+        const struct pipe_slot *s = fifo_at(&p->slots, i);
+
+        if ((s->kind == SLOT_WRITE || s->kind == SLOT_EXEC) &&
+            off + s->write_len <= p->writes.len) {
+            tee_lost_write(s->db, raw + off, s->write_len);
+            off += s->write_len;
+        }
+    }
+}
+
 /* The connection is gone: answer everything in flight, in order. */
 static void
 on_down(struct conn *c, const char *why, int was_up)
@@ -126,6 +150,9 @@ on_down(struct conn *c, const char *why, int was_up)
              "its reply (%s); the command may or may not have been "
              "applied\r\n",
              srv.cfg.primary.spec, why);
+    if (was_up && p->tee && p->writes.len > 0) {
+        lost_writes(p);
+    }
     if (p->probes_left > 0 || p->held.req != NULL) {
         if (p->held.req != NULL) {
             write_settled(&p->held);
@@ -150,8 +177,7 @@ on_down(struct conn *c, const char *why, int was_up)
     }
     if (was_up && p->tee && p->writes.len > 0) {
         /* Writes whose outcome is unknown may have reached the primary
-         * and not the stream: replicas can no longer be trusted to match
-         * it until they are seeded again. */
+         * and not the stream. */
         tee_writes_lost(why);
     }
     if (was_up && p->tee) {

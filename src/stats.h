@@ -53,6 +53,9 @@
       "expired keyevents received from the primary")                         \
     X(keys_evicted_seen, "primary_evicted_keys",                             \
       "evicted keyevents received from the primary")                         \
+    X(lost_write_transfers, "lost_write_transfers",                       \
+      "keys transferred because a write naming them was in flight when "   \
+      "the pipe to the primary was lost")                                  \
     X(keyevent_transfers, "keyevent_transfers",                              \
       "keys transferred to the replicas after such an event (I12 b)")     \
     X(replica_reply_differences, "replica_reply_differences",               \

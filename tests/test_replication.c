@@ -2529,6 +2529,84 @@ START_TEST(test_reply_difference_is_repaired)
 }
 END_TEST
 
+/*
+ * DESIGN section 5: writes in flight when the pipe is lost may have
+ * applied on the primary without entering the stream. When the pipe is
+ * back their keys are transferred: the replicas stay online, nothing is
+ * seeded, and they end identical to the primary. The pipe is cut by
+ * CLIENT KILL TYPE normal on the primary (tandem's Pub/Sub connection is
+ * not of that type) while a pipeline of INCRs goes through tandem.
+ */
+START_TEST(test_lost_writes_are_transferred)
+{
+    redisContext *c;
+    redisContext *p;
+    long seeds[NREPLICAS];
+    int attempt;
+    int lost = 0;
+    int i;
+
+    fleet_start(NULL, NULL);
+    for (i = 0; i < NREPLICAS; i++) {
+        seeds[i] = seeds_of(i);
+    }
+    c = harness_connect(F.tandem.port);
+    p = harness_connect(F.primary.port);
+    for (attempt = 0; attempt < 10 && !lost; attempt++) {
+        int done = 0;
+        int errors = 0;
+
+        for (i = 0; i < 20000; i++) {
+            redisAppendCommand(c, "INCR lost:%d", i % 10);
+        }
+        /* What the socket takes at once is on the way; then the cut. */
+        ck_assert_int_eq(redisBufferWrite(c, &done), REDIS_OK);
+        freeReplyObject(cmd(p, "CLIENT KILL TYPE normal SKIPME yes"));
+        for (i = 0; i < 20000; i++) {
+            redisReply *r = NULL;
+
+            ck_assert_int_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+            if (r->type == REDIS_REPLY_ERROR) {
+                errors++;
+            }
+            freeReplyObject(r);
+        }
+        lost = replcheck_count_in_file(F.tandem.log, "written by requests "
+                                                     "in flight") > 0;
+        printf("lost writes, attempt %d: %d of 20000 INCRs answered with "
+               "an error\n", attempt + 1, errors);
+        /* Wait for the pipe to be back. */
+        for (i = 0; i < 100; i++) {
+            redisReply *r = redisCommand(c, "SET after:cut %d", attempt);
+
+            ck_assert_ptr_nonnull(r);
+            if (r->type == REDIS_REPLY_STATUS) {
+                freeReplyObject(r);
+                break;
+            }
+            freeReplyObject(r);
+            usleep(100000);
+        }
+        lost = replcheck_count_in_file(F.tandem.log, "written by requests "
+                                                     "in flight") > 0;
+    }
+    ck_assert_msg(lost, "no write was in flight at the cut in 10 attempts");
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 10000"), 2);
+    wait_synced();
+    for (i = 0; i < NREPLICAS; i++) {
+        ck_assert_msg(seeds_of(i) == seeds[i], "replica %d was seeded (%ld "
+                      "-> %ld)", i, seeds[i], seeds_of(i));
+        assert_state(i, "online");
+    }
+    ck_assert_msg(atoi(harness_info_field(c, "stats",
+                                          "lost_write_transfers")) >= 1,
+                  "INFO lost_write_transfers is 0");
+    redisFree(p);
+    redisFree(c);
+    compare_all("lost writes");
+}
+END_TEST
+
 static void
 add_case(Suite *s, const char *name, const TTest *test)
 {
@@ -2547,6 +2625,7 @@ main(void)
     add_case(s, "ttl_then_rename_in_multi", test_ttl_then_rename_in_multi);
     add_case(s, "wait", test_wait);
     add_case(s, "reply_difference", test_reply_difference_is_repaired);
+    add_case(s, "lost_writes", test_lost_writes_are_transferred);
     add_case(s, "mixed_load", test_mixed_load);
     add_case(s, "pipelined_own_replies", test_pipelined_own_replies);
     add_case(s, "partial_resync", test_partial_resync_after_kill);
