@@ -132,15 +132,14 @@ keyevents_pipe_up(void)
 
 /* ---- the events ----------------------------------------------------- */
 
-/* The transfer's command enters the stream at its place in the pipe's
- * order (the replicas may have gone meanwhile: then nothing is teed). */
+/* The transfer's command entered the stream at its place in the pipe's
+ * order (unless the replicas are gone). */
 static void
 on_transferred(void *ctx, enum transfer_status status, long long db,
                const char *key, size_t klen, const char *cmd, size_t len,
                size_t dump_bytes)
 {
     if (status == TRANSFER_DONE && srv.pipe.tee) {
-        stream_append(&srv.stream, db, cmd, len, 1, NULL);
         srv.stats.keyevent_transfers++;
         log_debug("keyevent: key transferred to the replicas (%zu bytes)",
                   dump_bytes);
@@ -172,6 +171,6 @@ keyevents_message(const char *channel, size_t clen, const char *key,
     }
     watch_touch_key(db, key, klen);
     if (srv.pipe.tee && pipe_is_up(&srv.pipe)) {
-        transfer_key(db, key, klen, on_transferred, NULL);
+        transfer_key_to_stream(db, key, klen, on_transferred, NULL);
     }
 }

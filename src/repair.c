@@ -60,7 +60,7 @@ repair_ack(struct replica *r, uint64_t off)
     return TD_MIN(off, r->repair.hold);
 }
 
-/* The transfer's command enters the stream where the pipe's order puts
+/* The transfer's command entered the stream where the pipe's order puts
  * it; the replica's acknowledgements wait for that offset. */
 static void
 on_repaired(void *ctx, enum transfer_status status, long long db,
@@ -73,9 +73,7 @@ on_repaired(void *ctx, enum transfer_status status, long long db,
     char shown[80];
 
     free(x);
-    (void)dump_bytes;
     if (status == TRANSFER_DONE && srv.pipe.tee) {
-        stream_append(&srv.stream, db, cmd, len, 1, NULL);
         srv.stats.replica_repairs++;
     }
     if (!current) {
@@ -105,12 +103,10 @@ differing_keys(const struct replica_batch *b, const uint64_t *diffs,
                size_t namelen, char *why, size_t whylen)
 {
     const struct backlog *bl = &srv.stream.backlog;
-    struct resp_parser parser;
+    struct resp_walk w;
     struct iovec iov[2];
     struct buf data;
-    long long db = b->db;
     uint64_t index = 0;
-    size_t off = 0;
     size_t d = 0;
     long nkeys = 0;
     int k;
@@ -126,43 +122,32 @@ differing_keys(const struct replica_batch *b, const uint64_t *diffs,
     for (i = 0; i < k; i++) {
         buf_append(&data, iov[i].iov_base, iov[i].iov_len);
     }
-    resp_parser_init(&parser, 1LL << 40);
-    while (d < ndiffs && off < data.len) {
+    resp_walk_init(&w, buf_head(&data), data.len, b->db);
+    while (d < ndiffs && resp_walk_next(&w) == 1) {
+        struct resp_parser *rp = &w.parser;
         struct cmd *cmd = NULL;
-        size_t consumed;
+        char this[64];
+        char *p;
         int pos[REPAIR_MAX_KEYS];
         long n;
         long j;
 
-        resp_parser_reset(&parser);
-        if (resp_parse_request(&parser, buf_head(&data) + off,
-                               data.len - off, &consumed) != RESP_COMMAND) {
-            snprintf(why, whylen, "the batch could not be read back");
-            nkeys = -1;
-            break;
-        }
-        off += consumed;
         if (index++ != diffs[d]) {
-            if (td_slice_eq(parser.argv[0].ptr, parser.argv[0].len,
-                            "select") && parser.argc == 2) {
-                td_str2ll(parser.argv[1].ptr, parser.argv[1].len, &db);
-            }
             continue;
         }
         d++;
-        if (cmdtable_lookup(&srv.pipe.table, parser.argc, parser.argv,
-                            &cmd) != CMD_FOUND) {
+        if (cmdtable_lookup(&srv.pipe.table, rp->argc, rp->argv, &cmd) !=
+            CMD_FOUND) {
             snprintf(why, whylen, "a command tandem does not know differed");
             nkeys = -1;
             break;
         }
+        td_upper(this, sizeof(this), cmd->name, strlen(cmd->name));
+        for (p = this; (p = strchr(p, '|')) != NULL; p++) {
+            *p = ' ';
+        }
         if (d == 1) {
-            char *p;
-
-            td_upper(name, namelen, cmd->name, strlen(cmd->name));
-            for (p = name; (p = strchr(p, '|')) != NULL; p++) {
-                *p = ' ';
-            }
+            snprintf(name, namelen, "%s", this);
         }
         if (strcmp(cmd->name, "restore") == 0) {
             /* The repair itself: a replica that refuses a key's copy
@@ -171,10 +156,9 @@ differing_keys(const struct replica_batch *b, const uint64_t *diffs,
             nkeys = -1;
             break;
         }
-        n = cmd_keys_in_db(cmd, parser.argc, parser.argv, pos,
-                           REPAIR_MAX_KEYS);
+        n = cmd_keys_in_db(cmd, rp->argc, rp->argv, pos, REPAIR_MAX_KEYS);
         if (n <= 0 || n > REPAIR_MAX_KEYS - nkeys) {
-            snprintf(why, whylen, "%s differed, and %s", name,
+            snprintf(why, whylen, "%s differed, and %s", this,
                      n == 0 ? "it has no keys to transfer"
                      : n < 0 ? "its keys are not all in one database"
                              : "too many keys differ to transfer them");
@@ -182,9 +166,9 @@ differing_keys(const struct replica_batch *b, const uint64_t *diffs,
             break;
         }
         for (j = 0; j < n; j++) {
-            const struct resp_arg *a = &parser.argv[pos[j]];
+            const struct resp_arg *a = &rp->argv[pos[j]];
 
-            keys[nkeys].db = db;
+            keys[nkeys].db = w.db;
             keys[nkeys].key = td_strndup(a->ptr, a->len);
             keys[nkeys].klen = a->len;
             nkeys++;
@@ -200,7 +184,7 @@ differing_keys(const struct replica_batch *b, const uint64_t *diffs,
             keys[i].key = NULL;
         }
     }
-    resp_parser_free(&parser);
+    resp_walk_free(&w);
     buf_free(&data);
     return nkeys;
 }
@@ -230,7 +214,8 @@ start_repair(struct replica *r, const struct replica_batch *b,
         x->r = r;
         x->epoch = r->repair.epoch;
         r->repair.pending++;
-        transfer_key(keys[i].db, keys[i].key, keys[i].klen, on_repaired, x);
+        transfer_key_to_stream(keys[i].db, keys[i].key, keys[i].klen,
+                               on_repaired, x);
         free(keys[i].key);
     }
 }

@@ -565,3 +565,43 @@ resp_read_reply(const char *p, size_t len)
     redisReaderFree(reader);
     return obj;
 }
+
+void
+resp_walk_init(struct resp_walk *w, const char *p, size_t len, long long db)
+{
+    resp_parser_init(&w->parser, 1LL << 40);
+    w->p = p;
+    w->len = len;
+    w->off = 0;
+    w->db = db;
+    w->is_select = 0;
+}
+
+int
+resp_walk_next(struct resp_walk *w)
+{
+    struct resp_parser *rp = &w->parser;
+    size_t consumed;
+
+    if (w->is_select && rp->argc == 2) {
+        td_str2ll(rp->argv[1].ptr, rp->argv[1].len, &w->db);
+    }
+    w->is_select = 0;
+    if (w->off >= w->len) {
+        return 0;
+    }
+    resp_parser_reset(rp);
+    if (resp_parse_request(rp, w->p + w->off, w->len - w->off, &consumed) !=
+        RESP_COMMAND) {
+        return -1;
+    }
+    w->off += consumed;
+    w->is_select = td_slice_eq(rp->argv[0].ptr, rp->argv[0].len, "select");
+    return 1;
+}
+
+void
+resp_walk_free(struct resp_walk *w)
+{
+    resp_parser_free(&w->parser);
+}

@@ -74,6 +74,28 @@ enum resp_result resp_parse_request(struct resp_parser *rp, const char *p,
                                     size_t n, size_t *consumed);
 
 /*
+ * Walks a run of whole RESP commands (a batch of the stream, the writes in
+ * flight on the pipe, a transaction's queued commands) with the database
+ * each runs in. A SELECT is returned too, flagged, and moves the walk to
+ * its database for the commands after it.
+ */
+struct resp_walk {
+    struct resp_parser parser;    /* parser.argc/argv: the command */
+    const char         *p;
+    size_t             len;
+    size_t             off;
+    long long          db;        /* where the command runs */
+    int                is_select;
+};
+
+void resp_walk_init(struct resp_walk *w, const char *p, size_t len,
+                    long long db);
+/* 1: the next command is in w->parser; 0: the end; -1: not whole RESP
+ * commands. */
+int resp_walk_next(struct resp_walk *w);
+void resp_walk_free(struct resp_walk *w);
+
+/*
  * Splits an inline line into arguments, with Redis's sdssplitargs rules
  * (double quotes with \n \r \t \b \a \\ \" \xHH escapes, single quotes
  * with \'; only space, tab, CR and LF end an unquoted argument, so "a\vb"

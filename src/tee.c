@@ -325,52 +325,44 @@ forget_lost(void)
 void
 tee_lost_write(long long db, const char *raw, size_t len)
 {
-    size_t off = 0;
+    struct resp_walk w;
+    int more;
 
     if (!lost_keys_ready) {
         keyset_init(&lost_keys);
         lost_keys_ready = 1;
     }
-    prepare();
-    while (off < len && !lost_seed) {
+    resp_walk_init(&w, raw, len, db);
+    while (!lost_seed && (more = resp_walk_next(&w)) != 0) {
+        struct resp_parser *rp = &w.parser;
         struct cmd *cmd = NULL;
-        size_t consumed;
         int pos[64];
         long n;
         long i;
 
-        resp_parser_reset(&parser);
-        if (resp_parse_request(&parser, raw + off, len - off, &consumed) !=
-            RESP_COMMAND) {
+        if (more < 0 || (!w.is_select &&
+                         cmdtable_lookup(&srv.pipe.table, rp->argc, rp->argv,
+                                         &cmd) != CMD_FOUND)) {
             lost_seed = 1;
             break;
         }
-        off += consumed;
-        if (td_slice_eq(parser.argv[0].ptr, parser.argv[0].len, "select") &&
-            parser.argc == 2) {
-            td_str2ll(parser.argv[1].ptr, parser.argv[1].len, &db);
-            continue;
-        }
-        if (cmdtable_lookup(&srv.pipe.table, parser.argc, parser.argv,
-                            &cmd) != CMD_FOUND) {
-            lost_seed = 1;
-            break;
-        }
-        if (effects_classify(cmd, parser.argc, parser.argv,
-                             srv.cfg.script_verbatim) == EFFECT_NONE) {
+        if (w.is_select || effects_classify(cmd, rp->argc, rp->argv,
+                                            srv.cfg.script_verbatim) ==
+                               EFFECT_NONE) {
             continue;    /* a read inside a transaction */
         }
-        n = cmd_keys_in_db(cmd, parser.argc, parser.argv, pos, 64);
+        n = cmd_keys_in_db(cmd, rp->argc, rp->argv, pos, 64);
         if (n <= 0 || n > 64 ||
             lost_keys.count + (size_t)n > LOST_MAX_KEYS) {
             lost_seed = 1;
             break;
         }
         for (i = 0; i < n; i++) {
-            keyset_add(&lost_keys, db, parser.argv[pos[i]].ptr,
-                       parser.argv[pos[i]].len);
+            keyset_add(&lost_keys, w.db, rp->argv[pos[i]].ptr,
+                       rp->argv[pos[i]].len);
         }
     }
+    resp_walk_free(&w);
 }
 
 static void
@@ -378,15 +370,7 @@ on_lost_key_transferred(void *ctx, enum transfer_status status,
                         long long db, const char *key, size_t klen,
                         const char *cmd, size_t len, size_t dump_bytes)
 {
-    (void)ctx;
-    (void)key;
-    (void)klen;
-    (void)dump_bytes;
-    if (status == TRANSFER_DONE) {
-        if (srv.pipe.tee) {
-            stream_append(&srv.stream, db, cmd, len, 1, NULL);
-        }
-    } else {
+    if (status != TRANSFER_DONE) {
         /* Lost again with the pipe: the next time it is up, seed. */
         if (!lost_pending) {
             snprintf(lost_reason, sizeof(lost_reason),
@@ -414,7 +398,8 @@ tee_pipe_up(void)
                    lost_keys.count == 1 ? "" : "s");
         srv.stats.lost_write_transfers += lost_keys.count;
         while (keyset_pop(&lost_keys, &db, &key, &klen)) {
-            transfer_key(db, key, klen, on_lost_key_transferred, NULL);
+            transfer_key_to_stream(db, key, klen, on_lost_key_transferred,
+                                   NULL);
             free(key);
         }
         forget_lost();

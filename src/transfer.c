@@ -20,6 +20,7 @@ struct transfer {
     size_t      dlen;
     transfer_fn fn;
     void        *ctx;
+    int         to_stream;
 };
 
 static void
@@ -45,15 +46,25 @@ on_expiry(void *ctx, const char *reply, size_t len)
 
     buf_init(&cmd);
     if (reply == NULL) {
-        t->fn(t->ctx, TRANSFER_LOST, t->db, t->key, t->klen, NULL, 0, 0);
+        if (t->fn != NULL) {
+            t->fn(t->ctx, TRANSFER_LOST, t->db, t->key, t->klen, NULL, 0, 0);
+        }
     } else if (t->dump == NULL ||
                effects_transfer(&key, t->dump, t->dlen, reply, len, &cmd) <
                    0) {
-        t->fn(t->ctx, TRANSFER_BAD_REPLY, t->db, t->key, t->klen, NULL, 0,
-              t->dlen);
+        if (t->fn != NULL) {
+            t->fn(t->ctx, TRANSFER_BAD_REPLY, t->db, t->key, t->klen, NULL,
+                  0, t->dlen);
+        }
     } else {
-        t->fn(t->ctx, TRANSFER_DONE, t->db, t->key, t->klen, buf_head(&cmd),
-              cmd.len, t->dlen);
+        if (t->to_stream && srv.pipe.tee) {
+            stream_append(&srv.stream, t->db, buf_head(&cmd), cmd.len, 1,
+                          NULL);
+        }
+        if (t->fn != NULL) {
+            t->fn(t->ctx, TRANSFER_DONE, t->db, t->key, t->klen,
+                  buf_head(&cmd), cmd.len, t->dlen);
+        }
     }
     buf_free(&cmd);
     free(t->key);
@@ -61,9 +72,9 @@ on_expiry(void *ctx, const char *reply, size_t len)
     free(t);
 }
 
-void
-transfer_key(long long db, const char *key, size_t klen, transfer_fn fn,
-             void *ctx)
+static void
+send_transfer(long long db, const char *key, size_t klen, transfer_fn fn,
+              void *ctx, int to_stream)
 {
     struct transfer *t = td_calloc(1, sizeof(*t));
     struct resp_arg dump[2] = {{"DUMP", 4}, {key, klen}};
@@ -75,6 +86,7 @@ transfer_key(long long db, const char *key, size_t klen, transfer_fn fn,
     t->klen = klen;
     t->fn = fn;
     t->ctx = ctx;
+    t->to_stream = to_stream;
     buf_init(&b);
     resp_add_command(&b, 2, dump);
     pipe_send_internal_db(&srv.pipe, db, buf_head(&b), b.len, on_dump, t);
@@ -82,4 +94,18 @@ transfer_key(long long db, const char *key, size_t klen, transfer_fn fn,
     resp_add_command(&b, 2, expiry);
     pipe_send_internal_db(&srv.pipe, db, buf_head(&b), b.len, on_expiry, t);
     buf_free(&b);
+}
+
+void
+transfer_key(long long db, const char *key, size_t klen, transfer_fn fn,
+             void *ctx)
+{
+    send_transfer(db, key, klen, fn, ctx, 0);
+}
+
+void
+transfer_key_to_stream(long long db, const char *key, size_t klen,
+                       transfer_fn fn, void *ctx)
+{
+    send_transfer(db, key, klen, fn, ctx, 1);
 }

@@ -29,4 +29,11 @@ typedef void (*transfer_fn)(void *ctx, enum transfer_status status,
 void transfer_key(long long db, const char *key, size_t klen, transfer_fn fn,
                   void *ctx);
 
+/* The same, and the rendered command enters the stream, for every
+ * replica, before fn (which may be NULL) is called -- as long as there
+ * are replicas to send it to. Repairs use it (keyevents, verify, repair,
+ * lost writes); a seed sends its transfers to one replica instead. */
+void transfer_key_to_stream(long long db, const char *key, size_t klen,
+                            transfer_fn fn, void *ctx);
+
 #endif

@@ -591,9 +591,6 @@ on_repaired(void *ctx, enum transfer_status status, long long db,
 {
     uint64_t seq = (uint64_t)(uintptr_t)ctx;
 
-    if (status == TRANSFER_DONE && srv.pipe.tee) {
-        stream_append(&srv.stream, db, cmd, len, 1, NULL);
-    }
     if (!V.running || seq != V.seq) {
         return;
     }
@@ -667,8 +664,8 @@ evaluate(void)
                 }
             }
             V.transfers++;
-            transfer_key(V.bdb, k->key, k->len, on_repaired,
-                         (void *)(uintptr_t)V.seq);
+            transfer_key_to_stream(V.bdb, k->key, k->len, on_repaired,
+                                   (void *)(uintptr_t)V.seq);
             continue;
         }
         if (k->recheck == 0) {

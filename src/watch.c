@@ -205,31 +205,20 @@ watch_touch(long long db, const struct cmd *cmd, size_t argc,
 void
 watch_touch_queued(long long db, const char *queued, size_t len)
 {
-    struct resp_parser parser;
-    size_t off = 0;
+    struct resp_walk w;
 
     if (nwatching == 0 && block_count() == 0) {
         return;
     }
-    resp_parser_init(&parser, 1LL << 40);
-    while (off < len) {
-        size_t consumed = 0;
+    resp_walk_init(&w, queued, len, db);
+    while (resp_walk_next(&w) == 1) {
         struct cmd *cmd = NULL;
 
-        if (resp_parse_request(&parser, queued + off, len - off,
-                               &consumed) != RESP_COMMAND) {
-            break;
-        }
-        off += consumed;
-        if (td_slice_eq(parser.argv[0].ptr, parser.argv[0].len, "select") &&
-            parser.argc == 2) {
-            td_str2ll(parser.argv[1].ptr, parser.argv[1].len, &db);
-            continue;
-        }
-        if (cmdtable_lookup(&srv.pipe.table, parser.argc, parser.argv,
+        if (!w.is_select &&
+            cmdtable_lookup(&srv.pipe.table, w.parser.argc, w.parser.argv,
                             &cmd) == CMD_FOUND) {
-            watch_touch(db, cmd, parser.argc, parser.argv);
+            watch_touch(w.db, cmd, w.parser.argc, w.parser.argv);
         }
     }
-    resp_parser_free(&parser);
+    resp_walk_free(&w);
 }

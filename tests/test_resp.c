@@ -379,6 +379,37 @@ START_TEST(test_error_writer_sanitizes_newlines)
 }
 END_TEST
 
+/* A walk returns every command with the database it runs in; a SELECT
+ * is returned, flagged, and moves the walk for what follows. */
+START_TEST(test_walk_follows_selects)
+{
+    static const char run[] = "*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n"
+                              "*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n"
+                              "*2\r\n$4\r\nINCR\r\n$1\r\nb\r\n";
+    struct resp_walk w;
+
+    resp_walk_init(&w, run, sizeof(run) - 1, 5);
+    ck_assert_int_eq(resp_walk_next(&w), 1);
+    ck_assert_int_eq(w.is_select, 0);
+    ck_assert_int_eq(w.db, 5);
+    ck_assert_uint_eq(w.parser.argc, 3);
+    ck_assert_int_eq(resp_walk_next(&w), 1);
+    ck_assert_int_eq(w.is_select, 1);
+    ck_assert_int_eq(w.db, 5);
+    ck_assert_int_eq(resp_walk_next(&w), 1);
+    ck_assert_int_eq(w.is_select, 0);
+    ck_assert_int_eq(w.db, 3);
+    ck_assert_int_eq(memcmp(w.parser.argv[1].ptr, "b", 1), 0);
+    ck_assert_int_eq(resp_walk_next(&w), 0);
+    resp_walk_free(&w);
+
+    /* Half a command is not a command. */
+    resp_walk_init(&w, run, 20, 0);
+    ck_assert_int_eq(resp_walk_next(&w), -1);
+    resp_walk_free(&w);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -403,6 +434,7 @@ main(void)
     tcase_add_test(tc, test_reply_scanner_frames_nested_replies_across_reads);
     tcase_add_test(tc, test_reply_scanner_rejects_garbage);
     tcase_add_test(tc, test_error_writer_sanitizes_newlines);
+    tcase_add_test(tc, test_walk_follows_selects);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
