@@ -52,6 +52,28 @@ effects_set_script_lookup(effects_script_lookup fn)
     script_lookup = fn;
 }
 
+int
+effects_changed_nothing(const struct cmd *cmd, const char *reply,
+                        size_t rlen)
+{
+    static const char *const pops[] = {"lpop", "rpop", "lmpop", "zpopmin",
+                                       "zpopmax", "zmpop", "lmove",
+                                       "rpoplpush", NULL};
+    size_t i;
+
+    if (!(rlen == 5 && (memcmp(reply, "$-1\r\n", 5) == 0 ||
+                        memcmp(reply, "*-1\r\n", 5) == 0)) &&
+        !(rlen == 4 && memcmp(reply, "*0\r\n", 4) == 0)) {
+        return 0;
+    }
+    for (i = 0; pops[i] != NULL; i++) {
+        if (strcmp(cmd->name, pops[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 enum effect
 effects_classify(const struct cmd *cmd, size_t argc,
                  const struct resp_arg *argv, int script_verbatim)

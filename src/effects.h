@@ -66,6 +66,12 @@ int effects_transfer(const struct resp_arg *key, const char *dump,
                      size_t dlen, const char *expiry, size_t elen,
                      struct buf *out);
 
+/* Whether a write that enters the stream as sent changed nothing, as its
+ * reply shows: a pop that found nothing to pop (a blocking pop's tries,
+ * mostly). */
+int effects_changed_nothing(const struct cmd *cmd, const char *reply,
+                            size_t rlen);
+
 /* Decides, from the command alone, how it will enter the stream.
  * script_verbatim selects script-replication verbatim. */
 enum effect effects_classify(const struct cmd *cmd, size_t argc,

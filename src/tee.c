@@ -115,7 +115,8 @@ render_one(size_t argc, const struct resp_arg *argv, const char *raw,
     }
     e = effects_classify(cmd, argc, argv, srv.cfg.script_verbatim);
     if (e == EFFECT_AS_SENT) {
-        if (rlen == 0 || reply[0] == '-') {
+        if (rlen == 0 || reply[0] == '-' ||
+            effects_changed_nothing(cmd, reply, rlen)) {
             return 0;
         }
         buf_append(&effect_buf, raw, rawlen);

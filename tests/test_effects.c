@@ -253,6 +253,32 @@ START_TEST(test_malformed_replies_are_reported)
 }
 END_TEST
 
+/* A pop that found nothing changed nothing: it does not enter the
+ * stream (a blocking pop's empty tries). Anything else does. */
+static int
+changed_nothing(const char *name, const char *reply)
+{
+    struct resp_arg argv[1] = {{name, strlen(name)}};
+    struct cmd *cmd;
+
+    ck_assert_int_eq(cmdtable_lookup(&table, 1, argv, &cmd), CMD_FOUND);
+    return effects_changed_nothing(cmd, reply, strlen(reply));
+}
+
+START_TEST(test_empty_pops_change_nothing)
+{
+    ck_assert(changed_nothing("lmpop", "*-1\r\n"));
+    ck_assert(changed_nothing("zmpop", "*-1\r\n"));
+    ck_assert(changed_nothing("lmove", "$-1\r\n"));
+    ck_assert(changed_nothing("lpop", "$-1\r\n"));
+    ck_assert(changed_nothing("zpopmin", "*0\r\n"));
+    ck_assert(!changed_nothing("lpop", "$1\r\na\r\n"));
+    ck_assert(!changed_nothing("lmpop", "*2\r\n$1\r\nk\r\n*1\r\n$1\r\na\r\n"));
+    ck_assert(!changed_nothing("getdel", "$-1\r\n"));    /* not a pop */
+    ck_assert(!changed_nothing("del", ":0\r\n"));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -267,6 +293,7 @@ main(void)
     tcase_add_test(tc, test_probes_ask_for_the_right_keys);
     tcase_add_test(tc, test_verbatim_scripts_turn_evalsha_into_eval);
     tcase_add_test(tc, test_malformed_replies_are_reported);
+    tcase_add_test(tc, test_empty_pops_change_nothing);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -2056,6 +2056,28 @@ dbsize_of(int port)
     return n;
 }
 
+/* Waits (up to 10 s) until tandem's keyspace sample of the primary, taken
+ * once a second, counts what the primary holds now. */
+static void
+wait_guard_sample(redisContext *c)
+{
+    long long want = dbsize_of(F.primary.port);
+    long long t0 = wall_ms();
+
+    for (;;) {
+        const char *v = harness_info_field(c, "primary",
+                                           "primary_sampled_keys");
+
+        if (v != NULL && atoll(v) == want) {
+            return;
+        }
+        ck_assert_msg(wall_ms() - t0 < 10000, "tandem's sample of the "
+                      "primary's keys is %s, not %lld, after 10 s",
+                      v != NULL ? v : "(none)", want);
+        usleep(100000);
+    }
+}
+
 /*
  * DESIGN I11: a primary restarted without its data is not trusted. tandem
  * holds the pipe (clients get the reason, nothing reaches the primary, no
@@ -2073,7 +2095,7 @@ START_TEST(test_primary_back_without_data_is_held)
     pipeline_sets(c, "keep", 0, 1000, 50);
     cmd_status(c, "OK", "SET vol v EX 1000");
     ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
-    usleep(2200000);    /* tandem samples the keyspace once a second */
+    wait_guard_sample(c);
 
     primary_restart_empty();
     wait_link(c, "held", 15000);
@@ -2116,7 +2138,7 @@ START_TEST(test_primary_back_without_data_is_held)
     compare_all("primary restored");
 
     /* Lost again; this time the operator takes it as it is. */
-    usleep(2200000);
+    wait_guard_sample(c);
     primary_restart_empty();
     wait_link(c, "held", 15000);
     cmd_error(c, "ERR tandem: the primary", "SET after:loss 2");
@@ -2607,6 +2629,46 @@ START_TEST(test_lost_writes_are_transferred)
 }
 END_TEST
 
+/*
+ * A pop that finds nothing changes nothing, so it does not enter the
+ * stream: a BLPOP that times out (its tries come back empty) and an LPOP
+ * of a missing list leave the stream's offset where it was. A pop that
+ * finds an element does enter it.
+ */
+START_TEST(test_empty_pops_stay_out_of_the_stream)
+{
+    redisContext *c;
+    redisReply *r;
+    long long before;
+
+    fleet_start(NULL, NULL);
+    c = harness_connect(F.tandem.port);
+    cmd_status(c, "OK", "SET start 1");
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
+    before = replcheck_stream_offset(F.tandem.port);
+    r = cmd(c, "BLPOP nolist 0.3");
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    r = cmd(c, "LPOP nolist");
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    r = cmd(c, "BZPOPMIN nozset 0.2");
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    ck_assert_int_eq(replcheck_stream_offset(F.tandem.port), before);
+
+    ck_assert_int_eq(cmd_int(c, "RPUSH list a b"), 2);
+    r = cmd(c, "BLPOP list 1");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_str_eq(r->element[1]->str, "a");
+    freeReplyObject(r);
+    ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
+    ck_assert_int_gt(replcheck_stream_offset(F.tandem.port), before);
+    redisFree(c);
+    compare_all("empty pops");
+}
+END_TEST
+
 static void
 add_case(Suite *s, const char *name, const TTest *test)
 {
@@ -2626,6 +2688,7 @@ main(void)
     add_case(s, "wait", test_wait);
     add_case(s, "reply_difference", test_reply_difference_is_repaired);
     add_case(s, "lost_writes", test_lost_writes_are_transferred);
+    add_case(s, "empty_pops", test_empty_pops_stay_out_of_the_stream);
     add_case(s, "mixed_load", test_mixed_load);
     add_case(s, "pipelined_own_replies", test_pipelined_own_replies);
     add_case(s, "partial_resync", test_partial_resync_after_kill);
