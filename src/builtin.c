@@ -661,36 +661,64 @@ client_reply(struct client *c, size_t argc, const struct resp_arg *argv)
     }
 }
 
-static void
-cmd_client(struct client *c, size_t argc, const struct resp_arg *argv,
-           const char *raw, size_t rawlen, int is_inline)
-{
-    const struct resp_arg *sub = &argv[1];
-    struct buf *b;
-    size_t i;
+/* ---- subcommands ------------------------------------------------------ */
 
+/* Which subcommand: SUB("list") in a function with `sub`. */
 #define SUB(name) td_slice_eq(sub->ptr, sub->len, name)
-#define ARITY(n, fullname)                                                   \
+
+/* Redis's error for a subcommand with the wrong number of arguments
+ * ("client|id"), then return. */
+#define ARITY(ok, fullname)                                                  \
     do {                                                                     \
-        if (argc != (n)) {                                                   \
+        if (!(ok)) {                                                         \
             dispatch_error(c, "wrong number of arguments for '" fullname     \
                               "' command");                                  \
             return;                                                          \
         }                                                                    \
     } while (0)
 
+/* A HELP subcommand's reply: one status line each. */
+static void
+reply_help(struct client *c, const char *const *lines, size_t n)
+{
+    struct buf *b = client_reply_buf(c);
+    size_t i;
+
+    resp_add_array(b, (long long)n);
+    for (i = 0; i < n; i++) {
+        resp_add_simple(b, lines[i]);
+    }
+}
+
+/* Redis's error for an unknown subcommand of cmd ("CLIENT"). */
+static void
+unknown_sub(struct client *c, const char *cmd, const struct resp_arg *sub)
+{
+    char msg[256];
+
+    snprintf(msg, sizeof(msg), "unknown subcommand '%.*s'. Try %s HELP.",
+             (int)TD_MIN(sub->len, 128), sub->ptr, cmd);
+    dispatch_error(c, msg);
+}
+
+static void
+cmd_client(struct client *c, size_t argc, const struct resp_arg *argv,
+           const char *raw, size_t rawlen, int is_inline)
+{
+    const struct resp_arg *sub = &argv[1];
+
     if (SUB("id")) {
-        ARITY(2, "client|id");
+        ARITY(argc == 2, "client|id");
         resp_add_int(client_reply_buf(c), (long long)c->id);
     } else if (SUB("getname")) {
-        ARITY(2, "client|getname");
+        ARITY(argc == 2, "client|getname");
         if (c->name == NULL) {
             resp_add_null_bulk(client_reply_buf(c));
         } else {
             resp_add_bulk_str(client_reply_buf(c), c->name);
         }
     } else if (SUB("setname")) {
-        ARITY(3, "client|setname");
+        ARITY(argc == 3, "client|setname");
         if (!valid_client_name(argv[2].ptr, argv[2].len)) {
             dispatch_error(c, "Client names cannot contain spaces, newlines "
                               "or special characters.");
@@ -701,7 +729,7 @@ cmd_client(struct client *c, size_t argc, const struct resp_arg *argv,
     } else if (SUB("info")) {
         struct buf text;
 
-        ARITY(2, "client|info");
+        ARITY(argc == 2, "client|info");
         buf_init(&text);
         client_describe(c, &text);
         resp_add_bulk(client_reply_buf(c), buf_head(&text), text.len);
@@ -709,13 +737,8 @@ cmd_client(struct client *c, size_t argc, const struct resp_arg *argv,
     } else if (SUB("list")) {
         client_list(c, argc, argv);
     } else if (SUB("help")) {
-        ARITY(2, "client|help");
-        b = client_reply_buf(c);
-        resp_add_array(b, (long long)(sizeof(client_help) /
-                                      sizeof(client_help[0])));
-        for (i = 0; i < sizeof(client_help) / sizeof(client_help[0]); i++) {
-            resp_add_simple(b, client_help[i]);
-        }
+        ARITY(argc == 2, "client|help");
+        reply_help(c, client_help, TD_ARRAY_LEN(client_help));
     } else if (SUB("kill")) {
         client_kill(c, argc, argv);
     } else if (SUB("unblock")) {
@@ -739,15 +762,8 @@ cmd_client(struct client *c, size_t argc, const struct resp_arg *argv,
                SUB("no-touch") || SUB("setinfo")) {
         sub_not_supported(c, "CLIENT", sub);
     } else {
-        char msg[256];
-
-        snprintf(msg, sizeof(msg),
-                 "unknown subcommand '%.*s'. Try CLIENT HELP.",
-                 (int)TD_MIN(sub->len, 128), sub->ptr);
-        dispatch_error(c, msg);
+        unknown_sub(c, "CLIENT", sub);
     }
-#undef SUB
-#undef ARITY
 }
 
 /* COMMAND, COMMAND COUNT and COMMAND INFO come from the table tandem
@@ -873,12 +889,10 @@ cmd_tandem(struct client *c, size_t argc, const struct resp_arg *argv,
            const char *raw, size_t rawlen, int is_inline)
 {
     const struct resp_arg *sub = &argv[1];
-    struct buf *b;
-    size_t i;
 
-    if (td_slice_eq(sub->ptr, sub->len, "replicas") && argc == 2) {
+    if (SUB("replicas") && argc == 2) {
         replica_list(client_reply_buf(c));
-    } else if (td_slice_eq(sub->ptr, sub->len, "resync") && argc == 3) {
+    } else if (SUB("resync") && argc == 3) {
         if (!replica_resync(argv[2].ptr, argv[2].len)) {
             char msg[256];
 
@@ -888,7 +902,7 @@ cmd_tandem(struct client *c, size_t argc, const struct resp_arg *argv,
             return;
         }
         resp_add_simple(client_reply_buf(c), "OK");
-    } else if (td_slice_eq(sub->ptr, sub->len, "reload-tls") && argc == 2) {
+    } else if (SUB("reload-tls") && argc == 2) {
         char err[512];
 
         if (tls_configure(&srv.cfg, err, sizeof(err)) != TD_OK) {
@@ -903,7 +917,7 @@ cmd_tandem(struct client *c, size_t argc, const struct resp_arg *argv,
         }
         log_notice("TLS certificates reloaded by TANDEM RELOAD-TLS");
         resp_add_simple(client_reply_buf(c), "OK");
-    } else if (td_slice_eq(sub->ptr, sub->len, "failover") && argc <= 3) {
+    } else if (SUB("failover") && argc <= 3) {
         char err[300];
 
         if (!failover_start(argc == 3 ? argv[2].ptr : NULL,
@@ -915,14 +929,14 @@ cmd_tandem(struct client *c, size_t argc, const struct resp_arg *argv,
             return;
         }
         resp_add_simple(client_reply_buf(c), "OK");
-    } else if (td_slice_eq(sub->ptr, sub->len, "accept-primary") &&
+    } else if (SUB("accept-primary") &&
                argc == 2) {
         if (!guard_accept()) {
             dispatch_error(c, "tandem: the primary is not held");
             return;
         }
         resp_add_simple(client_reply_buf(c), "OK");
-    } else if (td_slice_eq(sub->ptr, sub->len, "check") && argc <= 3) {
+    } else if (SUB("check") && argc <= 3) {
         if (argc == 2) {
             char err[160];
 
@@ -950,7 +964,7 @@ cmd_tandem(struct client *c, size_t argc, const struct resp_arg *argv,
         } else {
             dispatch_error(c, "tandem: TANDEM CHECK [STATUS|STOP]");
         }
-    } else if (td_slice_eq(sub->ptr, sub->len, "status") && argc == 2) {
+    } else if (SUB("status") && argc == 2) {
         struct buf text;
         char line[512];
 
@@ -968,13 +982,8 @@ cmd_tandem(struct client *c, size_t argc, const struct resp_arg *argv,
         buf_append_str(&text, line);
         resp_add_bulk(client_reply_buf(c), buf_head(&text), text.len);
         buf_free(&text);
-    } else if (td_slice_eq(sub->ptr, sub->len, "help") && argc == 2) {
-        b = client_reply_buf(c);
-        resp_add_array(b, (long long)(sizeof(tandem_help) /
-                                      sizeof(tandem_help[0])));
-        for (i = 0; i < sizeof(tandem_help) / sizeof(tandem_help[0]); i++) {
-            resp_add_simple(b, tandem_help[i]);
-        }
+    } else if (SUB("help") && argc == 2) {
+        reply_help(c, tandem_help, TD_ARRAY_LEN(tandem_help));
     } else {
         char msg[256];
 
@@ -1172,16 +1181,6 @@ cmd_acl(struct client *c, size_t argc, const struct resp_arg *argv,
     struct buf *b;
     size_t i;
 
-#define SUB(name) td_slice_eq(sub->ptr, sub->len, name)
-#define ARITY(ok, fullname)                                                  \
-    do {                                                                     \
-        if (!(ok)) {                                                         \
-            dispatch_error(c, "wrong number of arguments for '" fullname     \
-                              "' command");                                  \
-            return;                                                          \
-        }                                                                    \
-    } while (0)
-
     if (SUB("whoami")) {
         ARITY(argc == 2, "acl|whoami");
         resp_add_bulk_str(client_reply_buf(c), acl_user_name(c->user));
@@ -1212,11 +1211,7 @@ cmd_acl(struct client *c, size_t argc, const struct resp_arg *argv,
         acl_genpass(c, argc, argv);
     } else if (SUB("help")) {
         ARITY(argc == 2, "acl|help");
-        b = client_reply_buf(c);
-        resp_add_array(b, (long long)(sizeof(acl_help) / sizeof(acl_help[0])));
-        for (i = 0; i < sizeof(acl_help) / sizeof(acl_help[0]); i++) {
-            resp_add_simple(b, acl_help[i]);
-        }
+        reply_help(c, acl_help, TD_ARRAY_LEN(acl_help));
     } else if (SUB("setuser") || SUB("deluser") || SUB("load") ||
                SUB("save")) {
         char msg[400];
@@ -1232,12 +1227,6 @@ cmd_acl(struct client *c, size_t argc, const struct resp_arg *argv,
     } else if (SUB("getuser") || SUB("log") || SUB("dryrun")) {
         sub_not_supported(c, "ACL", sub);
     } else {
-        char msg[256];
-
-        snprintf(msg, sizeof(msg), "unknown subcommand '%.*s'. Try ACL HELP.",
-                 (int)TD_MIN(sub->len, 128), sub->ptr);
-        dispatch_error(c, msg);
+        unknown_sub(c, "ACL", sub);
     }
-#undef SUB
-#undef ARITY
 }

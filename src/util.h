@@ -21,6 +21,7 @@ typedef enum td_status {
 
 #define TD_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TD_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define TD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #ifdef TD_DEBUG
 #define TD_ASSERT(cond) \

@@ -950,6 +950,12 @@ START_TEST(test_error_texts_are_identical_to_redis)
     assert_same_as_redis("*2\r\n$6\r\nCLIENT\r\n$3\r\nFOO\r\n", 1);
     assert_same_as_redis("*1\r\n$6\r\nCLIENT\r\n", 1);
     assert_same_as_redis("*3\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n$1\r\nx\r\n", 1);
+    assert_same_as_redis("*3\r\n$6\r\nCLIENT\r\n$7\r\nGETNAME\r\n"
+                         "$1\r\nx\r\n", 1);
+    assert_same_as_redis("*2\r\n$3\r\nACL\r\n$3\r\nFOO\r\n", 1);
+    assert_same_as_redis("*3\r\n$3\r\nACL\r\n$6\r\nWHOAMI\r\n$1\r\nx\r\n",
+                         1);
+    assert_same_as_redis("*2\r\n$3\r\nACL\r\n$6\r\nWHOAMI\r\n", 1);
     assert_same_as_redis("*2\r\n$6\r\nOBJECT\r\n$3\r\nBAR\r\n", 1);
     assert_same_as_redis("*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$2\r\nXX"
                          "\r\n*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
