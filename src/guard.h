@@ -15,6 +15,14 @@
  * primary as it is). Either way every replica is then seeded from the
  * primary: nothing says what it holds came from the stream. With
  * failover-after set, failover.c fails over instead.
+ *
+ * Key counts miss a primary restarted from an older snapshot that holds
+ * as many keys. So once a second, while writes come, tandem also writes
+ * a stamp into the primary's meta-db on the pipe, "<stream id>:<offset>",
+ * after the writes it covers. A new primary process whose stamp is older
+ * than the newest one the primary applied, or missing, came back with
+ * older data: it is held the same way, and only TANDEM ACCEPT-PRIMARY
+ * (or a failover) lets it go.
  */
 #ifndef TD_GUARD_H
 #define TD_GUARD_H
@@ -23,6 +31,10 @@
 
 struct buf;
 
+/* The pipe's handshake: reads the primary's stamp (before INFO
+ * keyspace, which guard_admit gets). */
+void guard_handshake(void);
+
 /* The pipe's handshake has INFO keyspace of a primary whose run_id is
  * run_id. Returns 1 when the pipe may come up, 0 to hold it. */
 int guard_admit(const char *run_id, const char *keyspace, size_t len);
@@ -30,6 +42,10 @@ int guard_admit(const char *run_id, const char *keyspace, size_t len);
 /* Once a second while the pipe is up (or held): a new sample, or the
  * re-check of a held primary. */
 void guard_cron(void);
+
+/* A key of the primary's meta-db expired or was evicted: if it was the
+ * stamp, the stamps written so far no longer say anything. */
+void guard_meta_key_gone(const char *key, size_t len);
 
 /* A flush went through tandem: the keys are gone on purpose. */
 void guard_flushed(void);

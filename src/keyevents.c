@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "guard.h"
 #include "log.h"
 #include "pipe.h"
 #include "resp.h"
@@ -160,7 +161,7 @@ keyevents_message(const char *channel, size_t clen, const char *key,
     if (clen < sizeof(prefix) - 1 ||
         memcmp(channel, prefix, sizeof(prefix) - 1) != 0 ||
         (at = memchr(p, '_', (size_t)(end - p))) == NULL ||
-        !td_str2ll(p, (size_t)(at - p), &db) || db == srv.cfg.meta_db) {
+        !td_str2ll(p, (size_t)(at - p), &db)) {
         return;
     }
     evicted = end - at >= 9 && memcmp(end - 7, "evicted", 7) == 0;
@@ -168,6 +169,12 @@ keyevents_message(const char *channel, size_t clen, const char *key,
         srv.stats.keys_evicted_seen++;
     } else {
         srv.stats.keys_expired_seen++;
+    }
+    if (db == srv.cfg.meta_db) {
+        /* tandem's own keys: an allkeys-* maxmemory-policy may evict the
+         * primary's stamp, which then says nothing. */
+        guard_meta_key_gone(key, klen);
+        return;
     }
     watch_touch_key(db, key, klen);
     if (srv.pipe.tee && pipe_is_up(&srv.pipe)) {

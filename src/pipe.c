@@ -451,12 +451,13 @@ on_connected(struct conn *c)
     send_formatted(p, on_info, 2, info);
     send_formatted(p, on_command, 1, command);
     send_formatted(p, on_databases, 3, databases);
+    guard_handshake();
     send_formatted(p, on_keyspace, 2, keyspace);
     if (!p->mark_taken) {
         p->handshake_left++;
         shutdown_mark_take(on_mark_taken, p);
-        select_db(p, 0);    /* clients start where a connection starts */
     }
+    select_db(p, 0);    /* clients start where a connection starts */
     pipe_flush(p);
 }
 

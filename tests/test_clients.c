@@ -1037,8 +1037,11 @@ START_TEST(test_expired_and_evicted_keys_reach_watchers_and_replicas)
     ck_assert_msg(evicted > 1000, "the primary evicted only %lld keys",
                   evicted);
     ck_assert_int_eq(seen, evicted);
-    ck_assert_msg(transfers >= evicted, "%lld transfers for %lld evictions",
-                  transfers, evicted);
+    /* tandem's stamp in the primary's meta-db may be evicted too (a few
+     * times: it is written again each second of writes): counted, not
+     * transferred. */
+    ck_assert_msg(transfers >= evicted - 10, "%lld transfers for %lld "
+                  "evictions", transfers, evicted);
     cmd_status(d, "OK", "CONFIG SET maxmemory 0");
     redisFree(c);
     redisFree(d);
