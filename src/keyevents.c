@@ -72,7 +72,7 @@ on_config_get(void *ctx, const char *reply, size_t len)
     redisReply *r = reply != NULL ? resp_read_reply(reply, len) : NULL;
     char flags[64];
     size_t n = 0;
-    int all;
+    int all, has_keyevent, has_expired, has_evicted;
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[1]->type != REDIS_REPLY_STRING) {
@@ -91,20 +91,23 @@ on_config_get(void *ctx, const char *reply, size_t len)
     memcpy(flags, r->element[1]->str, n);
     flags[n] = '\0';
     freeReplyObject(r);
+    /* Looked at before any is appended: flags is terminated only here. */
     all = strchr(flags, 'A') != NULL;
-    if (strchr(flags, 'E') != NULL && (all || (strchr(flags, 'x') != NULL &&
-                                               strchr(flags, 'e') != NULL))) {
+    has_keyevent = strchr(flags, 'E') != NULL;
+    has_expired = all || strchr(flags, 'x') != NULL;
+    has_evicted = all || strchr(flags, 'e') != NULL;
+    if (has_keyevent && has_expired && has_evicted) {
         log_verbose("Keyspace events on the primary already on (\"%s\")",
                     flags);
         return;
     }
-    if (strchr(flags, 'E') == NULL) {
+    if (!has_keyevent) {
         flags[n++] = 'E';
     }
-    if (!all && strchr(flags, 'x') == NULL) {
+    if (!has_expired) {
         flags[n++] = 'x';
     }
-    if (!all && strchr(flags, 'e') == NULL) {
+    if (!has_evicted) {
         flags[n++] = 'e';
     }
     flags[n] = '\0';
