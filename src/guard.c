@@ -68,6 +68,15 @@ count_keys(const char *text, size_t len, long long *keys, long long *vol)
     }
 }
 
+long long
+guard_keyspace_keys(const char *keyspace, size_t len)
+{
+    long long keys, vol;
+
+    count_keys(keyspace, len, &keys, &vol);
+    return keys;
+}
+
 static void
 trust(const char *run_id, long long keys, long long vol)
 {

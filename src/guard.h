@@ -31,6 +31,10 @@
 
 struct buf;
 
+/* Keys outside the meta-db in an INFO keyspace reply (tandem's own keys
+ * there say nothing of the dataset). */
+long long guard_keyspace_keys(const char *keyspace, size_t len);
+
 /* The pipe's handshake: reads the primary's stamp (before INFO
  * keyspace, which guard_admit gets). */
 void guard_handshake(void);

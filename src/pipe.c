@@ -386,7 +386,7 @@ on_keyspace(void *ctx, const char *reply, size_t len)
     }
     if (!p->origin_checked && stream_offset(&srv.stream) == 0) {
         srv.stream.origin_empty = reply[0] == '$' &&
-                                  memmem(reply, len, "keys=", 5) == NULL;
+                                  guard_keyspace_keys(reply, len) == 0;
         p->origin_checked = 1;
     }
     p->untrusted = reply[0] == '$' && !guard_admit(p->run_id, reply, len);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "guard.h"
 #include "log.h"
 #include "pipe.h"
 #include "server.h"
@@ -346,18 +347,7 @@ handshake_reply(struct replica *r, const char *reply, size_t len)
         return;
     }
     if (step == 1) {
-        const char *p = reply;
-        const char *end = reply + len;
-        char meta[32];
-        int mlen = snprintf(meta, sizeof(meta), "db%lld:", srv.cfg.meta_db);
-
-        while ((p = memmem(p, (size_t)(end - p), "\ndb", 3)) != NULL) {
-            p++;
-            if ((size_t)(end - p) < (size_t)mlen ||
-                memcmp(p, meta, (size_t)mlen) != 0) {
-                r->has_keys = 1;
-            }
-        }
+        r->has_keys = guard_keyspace_keys(reply, len) > 0;
         decide(r);
     }
 }
