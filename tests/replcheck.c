@@ -1133,6 +1133,149 @@ replcheck_remove_dir(const char *dir)
     }
 }
 
+/* ---- the fleet --------------------------------------------------- */
+
+void
+fleet_start_servers(struct fleet *f, int nreplicas,
+                    const char *const *replica_extra)
+{
+    int i;
+
+    ck_assert_msg(nreplicas >= 0 && nreplicas <= FLEET_MAX_REPLICAS,
+                  "a fleet has 0 to %d replicas, not %d", FLEET_MAX_REPLICAS,
+                  nreplicas);
+    memset(f, 0, sizeof(*f));
+    ck_assert_int_eq(harness_start_redis(&f->primary, NULL), 0);
+    f->nreplicas = nreplicas;
+    for (i = 0; i < nreplicas; i++) {
+        ck_assert_int_eq(harness_start_redis(&f->replica[i], replica_extra),
+                         0);
+        snprintf(f->spec[i], sizeof(f->spec[i]), "127.0.0.1:%d",
+                 f->replica[i].port);
+    }
+}
+
+void
+fleet_start_tandem(struct fleet *f, const char *const *tandem_extra,
+                   int wait_online_ms)
+{
+    /* "--replica spec" per replica, the extra words, NULL. */
+    const char *args[2 * FLEET_MAX_REPLICAS + 32];
+    char report[2048];
+    int n = 0;
+    int i;
+
+    for (i = 0; i < f->nreplicas; i++) {
+        args[n++] = "--replica";
+        args[n++] = f->spec[i];
+    }
+    for (i = 0; tandem_extra != NULL && tandem_extra[i] != NULL; i++) {
+        ck_assert_msg(n < (int)(sizeof(args) / sizeof(args[0])) - 1,
+                      "too many tandem arguments");
+        args[n++] = tandem_extra[i];
+    }
+    args[n] = NULL;
+    ck_assert_int_eq(harness_start_tandem(&f->tandem, f->primary.port, args,
+                                          1),
+                     0);
+    if (wait_online_ms > 0 &&
+        replcheck_wait_synced(f->tandem.port, wait_online_ms, report,
+                              sizeof(report)) != 0) {
+        fleet_dump_logs(f);
+        ck_abort_msg("replicas not online within %d ms: %s", wait_online_ms,
+                     report);
+    }
+}
+
+void
+fleet_start(struct fleet *f, int nreplicas, const char *const *replica_extra,
+            const char *const *tandem_extra)
+{
+    fleet_start_servers(f, nreplicas, replica_extra);
+    fleet_start_tandem(f, tandem_extra, FLEET_ONLINE_MS);
+}
+
+void
+fleet_dump_logs(const struct fleet *f)
+{
+    int i;
+
+    harness_dump_log(&f->tandem);
+    for (i = 0; i < f->nreplicas; i++) {
+        harness_dump_log(&f->replica[i]);
+    }
+}
+
+static void
+fleet_continue_replicas(struct fleet *f)
+{
+    int i;
+
+    for (i = 0; i < f->nreplicas; i++) {
+        harness_signal(&f->replica[i], SIGCONT);
+    }
+}
+
+int
+replcheck_stop_tandem(struct proc *tandem)
+{
+    int status;
+
+    if (tandem->pid <= 0) {
+        return 0;
+    }
+    harness_signal(tandem, SIGTERM);
+    status = harness_wait_exit(tandem, 10000);
+    /* "Sanitizer" heads ASan's and LSan's reports, "runtime error" each
+     * of UBSan's; either fails a build that checks them. */
+    if (status != 0 ||
+        replcheck_count_in_file(tandem->log, "Sanitizer") > 0 ||
+        replcheck_count_in_file(tandem->log, "runtime error") > 0) {
+        harness_dump_log(tandem);
+        if (status == 0) {
+            status = -2;
+        }
+    }
+    /* Kills it when it did not exit; harness_stop removes the directory
+     * only of a process it stopped itself. */
+    harness_stop(tandem);
+    replcheck_remove_dir(tandem->dir);
+    return status;
+}
+
+int
+fleet_stop_tandem(struct fleet *f)
+{
+    if (f->tandem.pid <= 0) {
+        return 0;
+    }
+    fleet_continue_replicas(f);
+    return replcheck_stop_tandem(&f->tandem);
+}
+
+void
+fleet_stop(struct fleet *f)
+{
+    int i;
+
+    fleet_continue_replicas(f);
+    harness_stop(&f->tandem);
+    for (i = 0; i < f->nreplicas; i++) {
+        harness_stop(&f->replica[i]);
+    }
+    harness_stop(&f->primary);
+}
+
+void
+fleet_teardown(struct fleet *f)
+{
+    int status = fleet_stop_tandem(f);
+
+    fleet_stop(f);
+    ck_assert_msg(status == 0, "tandem did not exit cleanly on SIGTERM "
+                  "(status %d, -2: sanitizer report in its log)", status);
+}
+
 /* ---- commands that must succeed (they fail the test otherwise) ---- */
 
 redisReply *

@@ -1,11 +1,14 @@
 /*
- * replcheck.h -- helpers for replication tests: compare a replica with the
- * primary key by key, wait for tandem's replicas to be in sync, read one
+ * replcheck.h -- helpers for replication tests: start and stop a fleet (a
+ * primary, its replicas and tandem), compare a replica with the primary
+ * key by key, wait for tandem's replicas to be in sync, read one
  * replica's line of tandem's INFO replication, restart a redis-server on
  * a given port and directory (to keep its AOF), and small timing helpers.
  *
  * Every helper talks to 127.0.0.1 only and never aborts the test: each
- * returns a status and fills a report for the assertion message.
+ * returns a status and fills a report for the assertion message. The
+ * exceptions say so: the fleet helpers and the cmd_* commands fail the
+ * test, as a test cannot go on without them.
  */
 #ifndef TD_REPLCHECK_H
 #define TD_REPLCHECK_H
@@ -143,6 +146,75 @@ double replcheck_line_number(const char *line, const char *field,
  * killed and restarted in a new directory), unless TANDEM_KEEP_TEST_DIRS
  * is set. Only paths under /tmp/tandem-test- are removed. */
 void replcheck_remove_dir(const char *dir);
+
+/* ---- the fleet: a primary, its replicas and tandem in front ---- */
+
+/* Room for more replicas than any suite's fleet has today (two). */
+#define FLEET_MAX_REPLICAS 4
+
+/* The processes of one test. Zeroed by fleet_start_servers; a test may
+ * replace a replica's proc (a restart on the same port) and the stop
+ * helpers stop whatever is there. */
+struct fleet {
+    struct proc primary;
+    struct proc replica[FLEET_MAX_REPLICAS];
+    int         nreplicas;
+    struct proc tandem;                       /* pid 0 until started */
+    char        spec[FLEET_MAX_REPLICAS][64]; /* "127.0.0.1:port" */
+};
+
+/* Replicas reported online by fleet_start within this time, or it fails
+ * the test. */
+#define FLEET_ONLINE_MS 10000
+
+/*
+ * Starts the primary and nreplicas empty replicas, the replicas with the
+ * extra "--directive value" words (NULL-terminated, may be NULL), and
+ * fills their specs. Tandem is not started: a test that needs data on
+ * the primary first (to be seeded) loads it, then fleet_start_tandem.
+ */
+void fleet_start_servers(struct fleet *f, int nreplicas,
+                         const char *const *replica_extra);
+
+/*
+ * Starts tandem in front of the primary with every replica ("--replica
+ * spec" each) then the extra arguments (NULL-terminated, may be NULL),
+ * and waits until its pipe is up. When wait_online_ms > 0, also waits
+ * until every replica is online with nothing to catch up (the logs are
+ * printed and the test fails when they are not in time).
+ */
+void fleet_start_tandem(struct fleet *f, const char *const *tandem_extra,
+                        int wait_online_ms);
+
+/* Both: an empty fleet whose replicas are online (FLEET_ONLINE_MS). */
+void fleet_start(struct fleet *f, int nreplicas,
+                 const char *const *replica_extra,
+                 const char *const *tandem_extra);
+
+/* Prints the logs of tandem and of every replica (for a failed test). */
+void fleet_dump_logs(const struct fleet *f);
+
+/*
+ * Stops tandem with SIGTERM and removes its directory. Returns its exit
+ * status: 0 when it was not running, 128+N when signal N ended it, -1
+ * when it did not exit within 10 s (it is then killed), -2 when it
+ * exited 0 but its log shows a sanitizer report. Its log is printed
+ * whenever the result is not 0.
+ */
+int replcheck_stop_tandem(struct proc *tandem);
+
+/* replcheck_stop_tandem for the fleet's tandem, after SIGCONT to every
+ * replica so that none a test stopped holds tandem's shutdown up. */
+int fleet_stop_tandem(struct fleet *f);
+
+/* Stops by PID whatever of the fleet is still running (tandem with
+ * SIGTERM, then SIGKILL after 5 s, without judging how it exited), the
+ * replicas, then the primary, and removes their directories. */
+void fleet_stop(struct fleet *f);
+
+/* A teardown: fleet_stop_tandem, fleet_stop, then fails the test unless
+ * tandem's result was 0. */
+void fleet_teardown(struct fleet *f);
 
 /* Commands for tests, failing the test when the reply is not what the
  * name says. cmd_str copies a bulk or status ("(nil)" for nil, "-..."

@@ -39,58 +39,9 @@
 
 #define NREPLICAS 2
 
-static struct {
-    struct proc primary;
-    struct proc replica[NREPLICAS];
-    struct proc tandem;
-    char        spec[NREPLICAS][64];    /* "127.0.0.1:port" */
-} F;
+static struct fleet F;
 
 /* ---- fleet -------------------------------------------------------- */
-
-static void
-dump_logs(void)
-{
-    int i;
-
-    harness_dump_log(&F.tandem);
-    for (i = 0; i < NREPLICAS; i++) {
-        harness_dump_log(&F.replica[i]);
-    }
-}
-
-/* Starts primary, replicas and tandem (with the extra arguments) and
- * waits until both replicas are online with nothing to catch up. */
-static void
-fleet_start(const char *const *tandem_extra)
-{
-    const char *args[32];
-    char report[2048];
-    int n = 0;
-    int i;
-
-    memset(&F, 0, sizeof(F));
-    ck_assert_int_eq(harness_start_redis(&F.primary, NULL), 0);
-    for (i = 0; i < NREPLICAS; i++) {
-        ck_assert_int_eq(harness_start_redis(&F.replica[i], NULL), 0);
-        snprintf(F.spec[i], sizeof(F.spec[i]), "127.0.0.1:%d",
-                 F.replica[i].port);
-        args[n++] = "--replica";
-        args[n++] = F.spec[i];
-    }
-    for (i = 0; tandem_extra != NULL && tandem_extra[i] != NULL && n < 30;
-         i++) {
-        args[n++] = tandem_extra[i];
-    }
-    args[n] = NULL;
-    ck_assert_int_eq(harness_start_tandem(&F.tandem, F.primary.port, args, 1),
-                     0);
-    if (replcheck_wait_synced(F.tandem.port, 10000, report,
-                              sizeof(report)) != 0) {
-        dump_logs();
-        ck_abort_msg("replicas not online within 10 s: %s", report);
-    }
-}
 
 /* Waits until the replicas have everything, then compares each with the
  * primary: zero differences. */
@@ -102,7 +53,7 @@ assert_replicas_identical(void)
 
     if (replcheck_wait_synced(F.tandem.port, 20000, report,
                               sizeof(report)) != 0) {
-        dump_logs();
+        fleet_dump_logs(&F);
         ck_abort_msg("replicas not in sync within 20 s: %s", report);
     }
     for (i = 0; i < NREPLICAS; i++) {
@@ -115,44 +66,10 @@ assert_replicas_identical(void)
     }
 }
 
-/* Stops tandem with SIGTERM and returns its exit status (128+N when a
- * signal ended it, -1 when it did not exit in time, -2 when its log shows
- * a sanitizer report). */
-static int
-stop_tandem(void)
-{
-    int status;
-
-    if (F.tandem.pid <= 0) {
-        return 0;
-    }
-    harness_signal(&F.tandem, SIGTERM);
-    status = harness_wait_exit(&F.tandem, 10000);
-    if (status != 0 ||
-        replcheck_count_in_file(F.tandem.log, "Sanitizer") > 0 ||
-        replcheck_count_in_file(F.tandem.log, "runtime error") > 0) {
-        harness_dump_log(&F.tandem);
-        if (status == 0) {
-            status = -2;
-        }
-    }
-    harness_stop(&F.tandem);
-    return status;
-}
-
 static void
 teardown(void)
 {
-    int status;
-    int i;
-
-    status = stop_tandem();
-    for (i = 0; i < NREPLICAS; i++) {
-        harness_stop(&F.replica[i]);
-    }
-    harness_stop(&F.primary);
-    ck_assert_msg(status == 0, "tandem did not exit cleanly on SIGTERM "
-                  "(status %d, -2: sanitizer report in its log)", status);
+    fleet_teardown(&F);
 }
 
 static long long
@@ -188,7 +105,7 @@ START_TEST(test_redis_py_client_behaviours)
     int exited = 0;
     pid_t pid;
 
-    fleet_start(NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     snprintf(script, sizeof(script), "%s/tests/redispy_check.py",
              srcdir != NULL ? srcdir : ".");
     snprintf(portstr, sizeof(portstr), "%d", F.tandem.port);
@@ -245,7 +162,7 @@ START_TEST(test_redis_py_client_behaviours)
     printf("%s", out);
     fflush(stdout);
     if (!exited) {
-        dump_logs();
+        fleet_dump_logs(&F);
     }
     ck_assert_msg(exited, "redispy_check.py did not finish within %d s:\n%s",
                   REDISPY_TIMEOUT_MS / 1000, out);
@@ -545,7 +462,7 @@ run_queue(int stream)
     long long left;
     int i;
 
-    fleet_start(NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     memset(&Q, 0, sizeof(Q));
     pthread_mutex_init(&Q.lock, NULL);
     Q.stream = stream;
@@ -872,7 +789,7 @@ START_TEST(test_many_blocked_clients_and_subscribers_cost_no_backend_connections
     raise_nofile((rlim_t)n + MANY_FD_SLACK);
     snprintf(maxclients, sizeof(maxclients), "%d",
              n + MANY_MAXCLIENTS_SLACK);
-    fleet_start(extra);
+    fleet_start(&F, NREPLICAS, NULL, extra);
     rss_start = info_ll(F.tandem.port, "memory", "used_memory_rss");
 
     /* Phase 1: n clients parked in BLPOP, each on a key of its own. */
@@ -967,7 +884,7 @@ START_TEST(test_expired_and_evicted_keys_reach_watchers_and_replicas)
     long long t0, used, evicted, seen, transfers;
     int i;
 
-    fleet_start(NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     c = harness_connect(F.tandem.port);
     d = harness_connect(F.primary.port);
     /* tandem turned the notifications on. */

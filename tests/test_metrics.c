@@ -445,61 +445,35 @@ END_TEST
 
 /* ---- integration ------------------------------------------------------ */
 
+static struct fleet F;
+
+/* Tandem's metrics endpoint in F. */
 static struct {
-    struct proc primary;
-    struct proc replica;
-    struct proc tandem;
-    int         mport;                  /* metrics-port */
-    char        label[64];              /* replica="127.0.0.1:port" */
-} F;
+    int  port;                          /* metrics-port */
+    char label[64];                     /* replica="127.0.0.1:port" */
+} M;
 
+/* A primary, one replica online, and tandem with a metrics port. */
 static void
-fleet_start(void)
+metrics_fleet_start(void)
 {
-    char spec[64];
-    char mport[16];
-    char report[2048];
-    const char *args[8];
+    char port[16];
+    const char *args[3];
 
-    memset(&F, 0, sizeof(F));
-    ck_assert_int_eq(harness_start_redis(&F.primary, NULL), 0);
-    ck_assert_int_eq(harness_start_redis(&F.replica, NULL), 0);
-    snprintf(spec, sizeof(spec), "127.0.0.1:%d", F.replica.port);
-    snprintf(F.label, sizeof(F.label), "replica=\"%.50s\"", spec);
-    F.mport = harness_free_port();
-    snprintf(mport, sizeof(mport), "%d", F.mport);
-    args[0] = "--replica";
-    args[1] = spec;
-    args[2] = "--metrics-port";
-    args[3] = mport;
-    args[4] = NULL;
-    ck_assert_int_eq(harness_start_tandem(&F.tandem, F.primary.port, args, 1),
-                     0);
-    if (replcheck_wait_synced(F.tandem.port, 10000, report,
-                              sizeof(report)) != 0) {
-        harness_dump_log(&F.tandem);
-        ck_abort_msg("replica not online within 10 s: %s", report);
-    }
+    fleet_start_servers(&F, 1, NULL);
+    snprintf(M.label, sizeof(M.label), "replica=\"%.50s\"", F.spec[0]);
+    M.port = harness_free_port();
+    snprintf(port, sizeof(port), "%d", M.port);
+    args[0] = "--metrics-port";
+    args[1] = port;
+    args[2] = NULL;
+    fleet_start_tandem(&F, args, FLEET_ONLINE_MS);
 }
 
 static void
 teardown(void)
 {
-    int status = 0;
-
-    if (F.tandem.pid > 0) {
-        harness_signal(&F.tandem, SIGTERM);
-        status = harness_wait_exit(&F.tandem, 10000);
-        if (status != 0 ||
-            replcheck_count_in_file(F.tandem.log, "Sanitizer") > 0) {
-            harness_dump_log(&F.tandem);
-            status = status != 0 ? status : -2;
-        }
-        harness_stop(&F.tandem);
-    }
-    harness_stop(&F.replica);
-    harness_stop(&F.primary);
-    ck_assert_msg(status == 0, "tandem did not exit cleanly (%d)", status);
+    fleet_teardown(&F);
 }
 
 #define RESPONSE_MAX (1024 * 1024)
@@ -511,7 +485,7 @@ static const char *
 http(const char *req, int *status, int *closed)
 {
     static char resp[RESPONSE_MAX];
-    int fd = harness_raw_connect(F.mport);
+    int fd = harness_raw_connect(M.port);
     int c = 0;
 
     ck_assert_int_eq(harness_send_all(fd, req, strlen(req)), 0);
@@ -558,7 +532,7 @@ replica_metric(const char *body, const char *name)
 {
     char series[256];
 
-    snprintf(series, sizeof(series), "%s{%s}", name, F.label);
+    snprintf(series, sizeof(series), "%s{%s}", name, M.label);
     return metric(body, series);
 }
 
@@ -585,7 +559,7 @@ START_TEST(test_scrape_reports_commands_replica_and_latencies)
     long long deadline;
     int i;
 
-    fleet_start();
+    metrics_fleet_start();
     c = harness_connect(F.tandem.port);
     body = scrape();
     processed = metric(body, "tandem_commands_processed_total");
@@ -599,10 +573,10 @@ START_TEST(test_scrape_reports_commands_replica_and_latencies)
     ck_assert(metric(body, "tandem_replicas_online") == 1);
     ck_assert(metric(body, "tandem_connected_clients") >= 1);
     snprintf(series, sizeof(series), "tandem_replica_state{%s,state="
-             "\"online\"}", F.label);
+             "\"online\"}", M.label);
     ck_assert_msg(metric(body, series) == 1, "%s", body);
     snprintf(series, sizeof(series), "tandem_replica_state{%s,state="
-             "\"down\"}", F.label);
+             "\"down\"}", M.label);
     ck_assert(metric(body, series) == 0);
 
     for (i = 0; i < NWRITES; i++) {
@@ -668,7 +642,7 @@ START_TEST(test_other_paths_get_404_and_the_proxy_is_untouched)
     const char *resp;
     redisContext *c;
 
-    fleet_start();
+    metrics_fleet_start();
     resp = http("GET /nope HTTP/1.1\r\n\r\n", &status, NULL);
     ck_assert_msg(status == 404, "%s", resp);
     resp = http("GET / HTTP/1.0\r\n\r\n", &status, NULL);
@@ -696,7 +670,7 @@ START_TEST(test_oversized_request_is_cut)
     redisContext *c;
     size_t n;
 
-    fleet_start();
+    metrics_fleet_start();
     n = (size_t)snprintf(req, sizeof(req), "GET /metrics HTTP/1.1\r\n");
     /* 64 KB of header lines, never ending. */
     while (n + 16 < sizeof(req)) {
@@ -728,11 +702,11 @@ START_TEST(test_slow_metrics_clients_never_hold_the_proxy)
     long long waited;
     int i;
 
-    fleet_start();
+    metrics_fleet_start();
     /* Every metrics slot held by a client that sends half a request and
      * then nothing. */
     for (i = 0; i < NIDLE; i++) {
-        idle[i] = harness_raw_connect(F.mport);
+        idle[i] = harness_raw_connect(M.port);
         ck_assert_int_eq(harness_send_all(idle[i], "GET /metr", 9), 0);
     }
     replcheck_sleep_ms(200);

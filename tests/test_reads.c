@@ -30,12 +30,7 @@
 #define MAX_LAG_MS 1000             /* --max-replica-lag of every fleet */
 #define READ_BOUND_MS (MAX_LAG_MS + 1000)
 
-static struct {
-    struct proc primary;
-    struct proc replica[NREPLICAS];
-    struct proc tandem;
-    char        spec[NREPLICAS][64];    /* "127.0.0.1:port" */
-} F;
+static struct fleet F;
 
 /* Set to stop the worker threads of a test. */
 static int g_stop;
@@ -54,40 +49,19 @@ set_stop(int v)
 
 /* ---- fleet -------------------------------------------------------- */
 
-static void
-dump_logs(void)
-{
-    int i;
-
-    harness_dump_log(&F.tandem);
-    for (i = 0; i < NREPLICAS; i++) {
-        harness_dump_log(&F.replica[i]);
-    }
-}
-
-/* Starts primary, replicas and tandem (max-replica-lag MAX_LAG_MS, then
+/* Starts an empty fleet with tandem's max-replica-lag at MAX_LAG_MS (then
  * the extra arguments), and waits until both replicas are online with
  * nothing to catch up and both read connections are up. */
 static void
-fleet_start(const char *const *tandem_extra)
+reads_fleet_start(const char *const *tandem_extra)
 {
     const char *args[32];
-    char report[2048];
     char lag[16];
     long long deadline;
     int n = 0;
     int i;
 
-    memset(&F, 0, sizeof(F));
     set_stop(0);
-    ck_assert_int_eq(harness_start_redis(&F.primary, NULL), 0);
-    for (i = 0; i < NREPLICAS; i++) {
-        ck_assert_int_eq(harness_start_redis(&F.replica[i], NULL), 0);
-        snprintf(F.spec[i], sizeof(F.spec[i]), "127.0.0.1:%d",
-                 F.replica[i].port);
-        args[n++] = "--replica";
-        args[n++] = F.spec[i];
-    }
     snprintf(lag, sizeof(lag), "%d", MAX_LAG_MS);
     args[n++] = "--max-replica-lag";
     args[n++] = lag;
@@ -96,13 +70,7 @@ fleet_start(const char *const *tandem_extra)
         args[n++] = tandem_extra[i];
     }
     args[n] = NULL;
-    ck_assert_int_eq(harness_start_tandem(&F.tandem, F.primary.port, args, 1),
-                     0);
-    if (replcheck_wait_synced(F.tandem.port, 10000, report,
-                              sizeof(report)) != 0) {
-        dump_logs();
-        ck_abort_msg("replicas not online within 10 s: %s", report);
-    }
+    fleet_start(&F, NREPLICAS, NULL, args);
     /* The read connections answer their first PING soon after. */
     deadline = replcheck_now_ms() + 10000;
     for (i = 0; i < NREPLICAS; i++) {
@@ -120,55 +88,18 @@ fleet_start(const char *const *tandem_extra)
             replcheck_sleep_ms(20);
         }
         if (strcmp(link, "up") != 0) {
-            dump_logs();
+            fleet_dump_logs(&F);
             ck_abort_msg("read connection to replica %d not up within 10 s: "
                          "%s", i, line);
         }
     }
 }
 
-/* Stops tandem with SIGTERM and returns its exit status (128+N when a
- * signal ended it, -1 when it did not exit in time); its log is printed
- * when the status is not 0 or the log shows a sanitizer report. */
-static int
-stop_tandem(void)
-{
-    int status;
-
-    if (F.tandem.pid <= 0) {
-        return 0;
-    }
-    harness_signal(&F.tandem, SIGTERM);
-    status = harness_wait_exit(&F.tandem, 10000);
-    if (status != 0 ||
-        replcheck_count_in_file(F.tandem.log, "Sanitizer") > 0 ||
-        replcheck_count_in_file(F.tandem.log, "runtime error") > 0) {
-        harness_dump_log(&F.tandem);
-        if (status == 0) {
-            status = -2;
-        }
-    }
-    harness_stop(&F.tandem);    /* when it did not exit; removes its dir */
-    return status;
-}
-
 static void
 teardown(void)
 {
-    int status;
-    int i;
-
     set_stop(1);
-    for (i = 0; i < NREPLICAS; i++) {
-        harness_signal(&F.replica[i], SIGCONT);
-    }
-    status = stop_tandem();
-    for (i = 0; i < NREPLICAS; i++) {
-        harness_stop(&F.replica[i]);
-    }
-    harness_stop(&F.primary);
-    ck_assert_msg(status == 0, "tandem did not exit cleanly on SIGTERM "
-                  "(status %d, -2: sanitizer report in its log)", status);
+    fleet_teardown(&F);
 }
 
 /* ---- commands ----------------------------------------------------- */
@@ -266,7 +197,7 @@ wait_synced(void)
 
     if (replcheck_wait_synced(F.tandem.port, 20000, report,
                               sizeof(report)) != 0) {
-        dump_logs();
+        fleet_dump_logs(&F);
         ck_abort_msg("replicas not in sync within 20 s: %s", report);
     }
 }
@@ -285,7 +216,7 @@ compare_all(const char *test)
         printf("%s: replica %d: %s\n", test, i, report);
         fflush(stdout);
         if (diffs != 0) {
-            dump_logs();
+            fleet_dump_logs(&F);
         }
         ck_assert_msg(diffs == 0, "%s: replica %d differs from the primary: "
                       "%s", test, i, report);
@@ -720,7 +651,7 @@ START_TEST(test_no_stale_reads)
     long long served;
     int i;
 
-    fleet_start(NULL);
+    reads_fleet_start(NULL);
     counters_read(&before);
     for (i = 0; i < RW_CLIENTS; i++) {
         memset(&w[i], 0, sizeof(w[i]));
@@ -786,7 +717,7 @@ START_TEST(test_reads_on_replicas)
     long total;
     long long t0;
 
-    fleet_start(NULL);
+    reads_fleet_start(NULL);
     populate("rk", 1000);
     counters_read(&before);
     t0 = replcheck_now_ms();
@@ -834,7 +765,7 @@ stopped_replica(const char *what, int writes)
     long long deadline;
     int i;
 
-    fleet_start(NULL);
+    reads_fleet_start(NULL);
     populate("sk", 200);
     memset(&wr, 0, sizeof(wr));
     wr.port = F.tandem.port;
@@ -1084,7 +1015,7 @@ START_TEST(test_cursors_on_primary)
     int i;
     char v[64];
 
-    fleet_start(NULL);
+    reads_fleet_start(NULL);
     w = harness_connect(F.tandem.port);
     for (i = 0; i < SCAN_KEYS; i++) {
         redisAppendCommand(w, "SET ck_%d %d", i, i);
@@ -1177,7 +1108,7 @@ START_TEST(test_reply_order)
     int reads = 0, pipe_cmds = 0;
     int i;
 
-    fleet_start(NULL);
+    reads_fleet_start(NULL);
     w = harness_connect(F.tandem.port);
     for (i = 0; i < ORDER_KEYS; i++) {
         redisAppendCommand(w, "SET r_%d rv_%d", i, i);
@@ -1330,7 +1261,7 @@ START_TEST(test_policy_primary)
     long long max_ms;
     long total;
 
-    fleet_start(extra);
+    reads_fleet_start(extra);
     populate("pk", 200);
     counters_read(&before);
     readers_start(rd, 8, "pk", 200, 8, 1000);
@@ -1362,7 +1293,7 @@ START_TEST(test_consistency_eventual)
     long served = 0;
     int i;
 
-    fleet_start(extra);
+    reads_fleet_start(extra);
     counters_read(&before);
     for (i = 0; i < 8; i++) {
         memset(&w[i], 0, sizeof(w[i]));
@@ -1412,7 +1343,7 @@ START_TEST(test_policy_prefer_replica)
     long total;
     int i;
 
-    fleet_start(extra);
+    reads_fleet_start(extra);
     populate("fk", 500);
     counters_read(&before);
     for (i = 0; i < 4; i++) {
@@ -1491,7 +1422,7 @@ START_TEST(test_ro_scripts)
     char sha_t[64], sha_p[64], v[128];
     int i;
 
-    fleet_start(NULL);
+    reads_fleet_start(NULL);
     w = harness_connect(F.tandem.port);
     cmd_status(w, "OK", "SET sk hello");
     cmd_int(w, "RPUSH nums 5 3 9 1 7");
@@ -1609,7 +1540,7 @@ START_TEST(test_retry_keeps_order)
     char sha[64];
     int i;
 
-    fleet_start(NULL);
+    reads_fleet_start(NULL);
     w = harness_connect(F.tandem.port);
     cmd_status(w, "OK", "SET ok old");
     ck_assert_int_eq(cmd_int(w, "WAIT 2 10000"), 2);
@@ -1659,7 +1590,7 @@ START_TEST(test_stall_keeps_order)
     long long t0;
     int i;
 
-    fleet_start(NULL);
+    reads_fleet_start(NULL);
     w = harness_connect(F.tandem.port);
     cmd_status(w, "OK", "SET sok old");
     ck_assert_int_eq(cmd_int(w, "WAIT 2 10000"), 2);
@@ -1719,7 +1650,7 @@ START_TEST(test_pfcount_keeps_replicas_equal)
     redisContext *c;
     int i;
 
-    fleet_start(NULL);
+    reads_fleet_start(NULL);
     w = harness_connect(F.tandem.port);
     ck_assert_int_eq(cmd_int(w, "PFADD hll a b c d e"), 1);
     ck_assert_int_eq(cmd_int(w, "WAIT 2 10000"), 2);
@@ -1752,7 +1683,7 @@ START_TEST(test_fcall_ro_primary_only)
     char v[128];
     int i;
 
-    fleet_start(NULL);
+    reads_fleet_start(NULL);
     w = harness_connect(F.tandem.port);
     cmd_status(w, "OK", "SET fk fv");
     ck_assert_int_eq(cmd_int(w, "WAIT 2 10000"), 2);
@@ -1792,7 +1723,7 @@ START_TEST(test_reads_served_while_the_primary_is_down)
     int i;
     long long t0;
 
-    fleet_start(NULL);
+    reads_fleet_start(NULL);
     c = harness_connect(F.tandem.port);
     for (i = 0; i < 100; i++) {
         cmd_status(c, "OK", "SET down:%d v%d", i, i);

@@ -30,12 +30,7 @@
 
 #define NREPLICAS 2
 
-static struct {
-    struct proc primary;
-    struct proc replica[NREPLICAS];
-    struct proc tandem;
-    char        spec[NREPLICAS][64];    /* "127.0.0.1:port" */
-} F;
+static struct fleet F;
 
 static const char *const aof_args[] = {"--appendonly", "yes",
                                        "--appendfsync", "always", NULL};
@@ -43,100 +38,9 @@ static const char *const aof_args[] = {"--appendonly", "yes",
 /* ---- fleet -------------------------------------------------------- */
 
 static void
-dump_logs(void)
-{
-    int i;
-
-    harness_dump_log(&F.tandem);
-    for (i = 0; i < NREPLICAS; i++) {
-        harness_dump_log(&F.replica[i]);
-    }
-}
-
-/* Starts primary, replicas (with extra redis-server words) and tandem
- * (with extra arguments), then waits until both replicas are online with
- * nothing to catch up. */
-static void
-fleet_start(const char *const *replica_extra,
-            const char *const *tandem_extra)
-{
-    const char *args[32];
-    char report[2048];
-    int n = 0;
-    int i;
-
-    memset(&F, 0, sizeof(F));
-    ck_assert_int_eq(harness_start_redis(&F.primary, NULL), 0);
-    for (i = 0; i < NREPLICAS; i++) {
-        ck_assert_int_eq(harness_start_redis(&F.replica[i], replica_extra),
-                         0);
-        snprintf(F.spec[i], sizeof(F.spec[i]), "127.0.0.1:%d",
-                 F.replica[i].port);
-        args[n++] = "--replica";
-        args[n++] = F.spec[i];
-    }
-    for (i = 0; tandem_extra != NULL && tandem_extra[i] != NULL && n < 30;
-         i++) {
-        args[n++] = tandem_extra[i];
-    }
-    args[n] = NULL;
-    ck_assert_int_eq(harness_start_tandem(&F.tandem, F.primary.port, args, 1),
-                     0);
-    if (replcheck_wait_synced(F.tandem.port, 10000, report,
-                              sizeof(report)) != 0) {
-        dump_logs();
-        ck_abort_msg("replicas not online within 10 s: %s", report);
-    }
-}
-
-/* Stops tandem with SIGTERM and returns its exit status (128+N when a
- * signal ended it, -1 when it did not exit in time); its log is printed
- * when the status is not 0 or the log shows a sanitizer report. */
-static int
-stop_tandem(void)
-{
-    int status;
-    char cmdline[320];
-
-    if (F.tandem.pid <= 0) {
-        return 0;
-    }
-    harness_signal(&F.tandem, SIGTERM);
-    status = harness_wait_exit(&F.tandem, 10000);
-    if (status != 0 ||
-        replcheck_count_in_file(F.tandem.log, "Sanitizer") > 0 ||
-        replcheck_count_in_file(F.tandem.log, "runtime error") > 0) {
-        harness_dump_log(&F.tandem);
-        if (status == 0) {
-            status = -2;
-        }
-    }
-    harness_stop(&F.tandem);    /* when it did not exit */
-    if (F.tandem.dir[0] != '\0' && getenv("TANDEM_KEEP_TEST_DIRS") == NULL) {
-        snprintf(cmdline, sizeof(cmdline), "rm -rf '%s'", F.tandem.dir);
-        if (system(cmdline) != 0) {
-            fprintf(stderr, "could not remove %s\n", F.tandem.dir);
-        }
-    }
-    return status;
-}
-
-static void
 teardown(void)
 {
-    int status;
-    int i;
-
-    for (i = 0; i < NREPLICAS; i++) {
-        harness_signal(&F.replica[i], SIGCONT);
-    }
-    status = stop_tandem();
-    for (i = 0; i < NREPLICAS; i++) {
-        harness_stop(&F.replica[i]);
-    }
-    harness_stop(&F.primary);
-    ck_assert_msg(status == 0, "tandem did not exit cleanly on SIGTERM "
-                  "(status %d, -2: sanitizer report in its log)", status);
+    fleet_teardown(&F);
 }
 
 /* ---- commands ----------------------------------------------------- */
@@ -192,7 +96,7 @@ wait_synced(void)
 
     if (replcheck_wait_synced(F.tandem.port, 15000, report,
                               sizeof(report)) != 0) {
-        dump_logs();
+        fleet_dump_logs(&F);
         ck_abort_msg("replicas not in sync within 15 s: %s", report);
     }
 }
@@ -209,7 +113,7 @@ compare_one(const char *test, int i)
     printf("%s: %s\n", test, report);
     fflush(stdout);
     if (diffs != 0) {
-        dump_logs();
+        fleet_dump_logs(&F);
     }
     ck_assert_msg(diffs == 0, "%s: replica %d differs from the primary: %s",
                   test, i, report);
@@ -300,7 +204,7 @@ wait_state(int i, const char *state, int timeout_ms)
 
     if (replcheck_wait_slave_state(F.tandem.port, F.replica[i].port, state,
                                    timeout_ms, line, sizeof(line)) != 0) {
-        dump_logs();
+        fleet_dump_logs(&F);
         ck_abort_msg("replica %d did not become %s within %d ms: %s", i,
                      state, timeout_ms, line);
     }
@@ -464,7 +368,7 @@ START_TEST(test_effects)
     int i;
     int j;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     c = harness_connect(F.tandem.port);
 
     /* FLUSHALL, SWAPDB, MOVE: as sent (the stamp in meta-db survives, as
@@ -658,7 +562,7 @@ START_TEST(test_transactions)
     long long t0;
     int i;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     c = harness_connect(F.tandem.port);
     ck_assert_int_eq(cmd_int(c, "SADD tset a b c d e f g"), 7);
 
@@ -874,7 +778,7 @@ START_TEST(test_ttl_then_move_in_multi)
     long seeds[NREPLICAS];
     int i;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     for (i = 0; i < NREPLICAS; i++) {
         seeds[i] = seeds_of(i);
     }
@@ -911,7 +815,7 @@ START_TEST(test_ttl_then_rename_in_multi)
     long seeds[NREPLICAS];
     int i;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     for (i = 0; i < NREPLICAS; i++) {
         seeds[i] = seeds_of(i);
     }
@@ -959,7 +863,7 @@ START_TEST(test_wait)
     int i;
     int k;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     c = harness_connect(F.tandem.port);
     c2 = harness_connect(F.tandem.port);
 
@@ -1356,7 +1260,7 @@ START_TEST(test_mixed_load)
     long long el;
     int i;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     t0 = replcheck_now_ms();
     for (i = 0; i < MIX_CLIENTS; i++) {
         memset(&w[i], 0, sizeof(w[i]));
@@ -1411,7 +1315,7 @@ START_TEST(test_pipelined_own_replies)
     size_t i;
     int round;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     c = harness_connect(F.tandem.port);
     for (round = 0; round < 20; round++) {
         redisAppendCommand(c, "SET pa:%d 1", round);
@@ -1510,7 +1414,7 @@ START_TEST(test_partial_resync_after_kill)
     int chunk;
     int i;
 
-    fleet_start(aof_args, NULL);
+    fleet_start(&F, NREPLICAS, aof_args, NULL);
     seeds_before = seeds_of(1);
     lines_before = no_continue_lines(F.spec[1]);
     c = harness_connect(F.tandem.port);
@@ -1636,7 +1540,7 @@ wait_cut_off(int i, long seeds_before, char *line, size_t len)
             return;
         }
         if (replcheck_now_ms() > deadline) {
-            dump_logs();
+            fleet_dump_logs(&F);
             ck_abort_msg("replica %d was not cut off from the stream: %s", i,
                          line);
         }
@@ -1655,7 +1559,7 @@ finish_cut_off(const char *test, int i, long seeds_before)
     if (seeds_before >= 0) {
         if (replcheck_wait_replica_synced(F.tandem.port, F.replica[i].port,
                                           30000, line, sizeof(line)) != 0) {
-            dump_logs();
+            fleet_dump_logs(&F);
             ck_abort_msg("%s: replica %d not seeded within 30 s: %s", test,
                          i, line);
         }
@@ -1694,7 +1598,7 @@ START_TEST(test_empty_restart_needs_seed)
     long long el;
     int i;
 
-    fleet_start(NULL, slow_seed);
+    fleet_start(&F, NREPLICAS, NULL, slow_seed);
     c = harness_connect(F.tandem.port);
     for (i = 0; i < 4; i++) {
         pipeline_sets(c, "big", i * 50, 50, 1024);
@@ -1741,7 +1645,7 @@ START_TEST(test_empty_restart_replays_from_origin)
     int continues;
     int i;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     c = harness_connect(F.tandem.port);
     pipeline_sets(c, "k", 0, 200, 100);
     for (i = 0; i < 50; i++) {
@@ -1787,7 +1691,7 @@ START_TEST(test_backlog_overflow)
     int stop = 0;
     int i;
 
-    fleet_start(NULL, args);
+    fleet_start(&F, NREPLICAS, NULL, args);
     seeds_before = seeds_of(1);
     c = harness_connect(F.tandem.port);
     memset(value, 'x', 1024);
@@ -1875,7 +1779,7 @@ tandem_restart(const char *const *extra)
                      0);
     if (replcheck_wait_synced(F.tandem.port, 20000, report,
                               sizeof(report)) != 0) {
-        dump_logs();
+        fleet_dump_logs(&F);
         ck_abort_msg("replicas not online within 20 s: %s", report);
     }
 }
@@ -1908,7 +1812,7 @@ START_TEST(test_clean_restart_continues_without_seeding)
     long long off, answered = 0;
     int i;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     c = harness_connect(F.tandem.port);
     pipeline_sets(c, "before", 0, 2000, 100);
     cmd_status(c, "OK", "SET ttl:key v EX 1000");
@@ -1985,7 +1889,7 @@ START_TEST(test_clean_restart_continues_without_seeding)
     compare_all("clean restart");
 
     /* A mark whose primary run_id is not this primary's: seeded. */
-    ck_assert_int_eq(stop_tandem(), 0);
+    ck_assert_int_eq(fleet_stop_tandem(&F), 0);
     read_mark(mark, sizeof(mark));
     ck_assert_msg(strlen(mark) > 82, "no mark after the second stop");
     {
@@ -2042,7 +1946,7 @@ wait_link(redisContext *c, const char *want, int timeout_ms)
         }
         usleep(50000);
     }
-    dump_logs();
+    fleet_dump_logs(&F);
     ck_abort_msg("primary_link_status is %s, not %s, after %d ms",
                  v != NULL ? v : "(none)", want, timeout_ms);
 }
@@ -2091,7 +1995,7 @@ START_TEST(test_primary_back_without_data_is_held)
     redisReply *r;
     int i;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     c = harness_connect(F.tandem.port);
     pipeline_sets(c, "keep", 0, 1000, 50);
     cmd_status(c, "OK", "SET vol v EX 1000");
@@ -2193,7 +2097,7 @@ START_TEST(test_primary_back_with_older_data_is_held)
     redisReply *r;
     int i;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     c = harness_connect(F.tandem.port);
     pipeline_sets(c, "snap", 0, 300, 50);
     ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
@@ -2265,7 +2169,7 @@ wait_state_port(int port, const char *state, int timeout_ms)
 
     if (replcheck_wait_slave_state(F.tandem.port, port, state, timeout_ms,
                                    line, sizeof(line)) != 0) {
-        dump_logs();
+        fleet_dump_logs(&F);
         ck_abort_msg("replica %d did not become %s within %d ms: %s", port,
                      state, timeout_ms, line);
     }
@@ -2290,7 +2194,7 @@ wait_primary(redisContext *c, int port, int timeout_ms)
         }
         usleep(50000);
     }
-    dump_logs();
+    fleet_dump_logs(&F);
     ck_abort_msg("the primary is not %d within %d ms", port, timeout_ms);
 }
 
@@ -2342,7 +2246,7 @@ START_TEST(test_failover_manual_then_automatic)
     long long acked = 0;
     int i;
 
-    fleet_start(NULL, auto_fo);
+    fleet_start(&F, NREPLICAS, NULL, auto_fo);
     old_primary = F.primary.port;
     c = harness_connect(F.tandem.port);
     pipeline_sets(c, "fo", 0, 2000, 64);
@@ -2450,7 +2354,7 @@ tandem_from_file(const char *path)
     ck_assert_int_eq(harness_wait_ready(&F.tandem, 10000), 0);
     if (replcheck_wait_synced(F.tandem.port, 20000, report,
                               sizeof(report)) != 0) {
-        dump_logs();
+        fleet_dump_logs(&F);
         ck_abort_msg("replicas not online within 20 s: %s", report);
     }
 }
@@ -2519,7 +2423,7 @@ START_TEST(test_failover_rewrites_the_configuration_file)
     redisFree(c);
 
     /* A clean restart from the file: the new primary, no seed. */
-    ck_assert_int_eq(stop_tandem(), 0);
+    ck_assert_int_eq(fleet_stop_tandem(&F), 0);
     tandem_from_file(path);
     c = harness_connect(F.tandem.port);
     wait_primary(c, F.replica[1].port, 5000);
@@ -2562,7 +2466,7 @@ START_TEST(test_reply_difference_is_repaired)
     long seeds[NREPLICAS];
     int i;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     for (i = 0; i < NREPLICAS; i++) {
         seeds[i] = seeds_of(i);
     }
@@ -2657,7 +2561,7 @@ START_TEST(test_lost_writes_are_transferred)
     int lost = 0;
     int i;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     for (i = 0; i < NREPLICAS; i++) {
         seeds[i] = seeds_of(i);
     }
@@ -2730,7 +2634,7 @@ START_TEST(test_empty_pops_stay_out_of_the_stream)
     redisReply *r;
     long long before;
 
-    fleet_start(NULL, NULL);
+    fleet_start(&F, NREPLICAS, NULL, NULL);
     c = harness_connect(F.tandem.port);
     cmd_status(c, "OK", "SET start 1");
     ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);

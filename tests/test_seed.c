@@ -45,7 +45,6 @@
 #include "harness.h"
 #include "replcheck.h"
 
-#define MAX_REPLICAS 2
 #define MAX_OLD_DIRS 4
 
 /* Under AddressSanitizer, RSS says little about tandem's own memory. */
@@ -63,85 +62,37 @@
 #define RSS_BOUND (256LL * 1024 * 1024)
 #endif
 
+static struct fleet F;
+
+/* What a test holds besides its fleet. */
 static struct {
-    struct proc primary;
-    struct proc replica[MAX_REPLICAS];
-    int         nreplicas;
-    struct proc tandem;
-    char        spec[MAX_REPLICAS][64];    /* "127.0.0.1:port" */
-    char        old_dir[MAX_OLD_DIRS][256]; /* dirs of killed replicas */
-    int         nold;
-    long long   t0;                         /* when the test started */
-} F;
+    char      old_dir[MAX_OLD_DIRS][256]; /* dirs of killed replicas */
+    int       nold;
+    long long t0;                         /* when the test started */
+} Test;
 
 /* ---- fleet -------------------------------------------------------- */
 
 static void
-dump_logs(void)
+setup(void)
 {
-    int i;
-
-    harness_dump_log(&F.tandem);
-    for (i = 0; i < F.nreplicas; i++) {
-        harness_dump_log(&F.replica[i]);
-    }
+    memset(&Test, 0, sizeof(Test));
+    Test.t0 = replcheck_now_ms();
 }
 
+/* Stops the fleet; how tandem exits is not checked here (the other
+ * replication suites check it with fleet_teardown). */
 static void
 teardown(void)
 {
     int i;
 
-    for (i = 0; i < F.nreplicas; i++) {
-        harness_signal(&F.replica[i], SIGCONT);
-    }
-    harness_stop(&F.tandem);
-    for (i = 0; i < F.nreplicas; i++) {
-        harness_stop(&F.replica[i]);
-    }
-    harness_stop(&F.primary);
-    for (i = 0; i < F.nold; i++) {
-        replcheck_remove_dir(F.old_dir[i]);
+    fleet_stop(&F);
+    for (i = 0; i < Test.nold; i++) {
+        replcheck_remove_dir(Test.old_dir[i]);
     }
     printf("  (test took %.1f s)\n",
-           (double)(replcheck_now_ms() - F.t0) / 1000.0);
-}
-
-/* A primary and n empty replicas (tandem is started later, once the
- * primary holds its data). */
-static void
-fleet_start(int n)
-{
-    int i;
-
-    memset(&F, 0, sizeof(F));
-    F.t0 = replcheck_now_ms();
-    ck_assert_int_eq(harness_start_redis(&F.primary, NULL), 0);
-    F.nreplicas = n;
-    for (i = 0; i < n; i++) {
-        ck_assert_int_eq(harness_start_redis(&F.replica[i], NULL), 0);
-        snprintf(F.spec[i], sizeof(F.spec[i]), "127.0.0.1:%d",
-                 F.replica[i].port);
-    }
-}
-
-static void
-tandem_start(const char *const *extra)
-{
-    const char *args[32];
-    int n = 0;
-    int i;
-
-    for (i = 0; i < F.nreplicas; i++) {
-        args[n++] = "--replica";
-        args[n++] = F.spec[i];
-    }
-    for (i = 0; extra != NULL && extra[i] != NULL && n < 30; i++) {
-        args[n++] = extra[i];
-    }
-    args[n] = NULL;
-    ck_assert_int_eq(harness_start_tandem(&F.tandem, F.primary.port, args, 1),
-                     0);
+           (double)(replcheck_now_ms() - Test.t0) / 1000.0);
 }
 
 /* Kills replica i with SIGKILL, reaps it, and restarts an empty
@@ -153,8 +104,8 @@ kill_and_restart_empty(int i)
 
     harness_signal(&F.replica[i], SIGKILL);
     ck_assert_int_eq(harness_wait_exit(&F.replica[i], 5000), 128 + SIGKILL);
-    if (F.nold < MAX_OLD_DIRS) {
-        snprintf(F.old_dir[F.nold++], sizeof(F.old_dir[0]), "%s",
+    if (Test.nold < MAX_OLD_DIRS) {
+        snprintf(Test.old_dir[Test.nold++], sizeof(Test.old_dir[0]), "%s",
                  F.replica[i].dir);
     }
     ck_assert_msg(harness_start_redis_on_port(&F.replica[i], port, NULL) ==
@@ -815,7 +766,7 @@ wait_online(int i, int timeout_ms)
 
     if (replcheck_wait_replica_synced(F.tandem.port, F.replica[i].port,
                                       timeout_ms, line, sizeof(line)) != 0) {
-        dump_logs();
+        fleet_dump_logs(&F);
         ck_abort_msg("replica %d not online within %d ms: %s", i, timeout_ms,
                      line);
     }
@@ -831,7 +782,7 @@ wait_state_online(int i, int timeout_ms)
     if (replcheck_wait_slave_state(F.tandem.port, F.replica[i].port,
                                    "online", timeout_ms, line,
                                    sizeof(line)) != 0) {
-        dump_logs();
+        fleet_dump_logs(&F);
         ck_abort_msg("replica %d not online within %d ms: %s", i, timeout_ms,
                      line);
     }
@@ -854,7 +805,7 @@ wait_seed_progress(int i, long min_seeds, double pct, int timeout_ms,
             return;
         }
         if (replcheck_now_ms() > deadline) {
-            dump_logs();
+            fleet_dump_logs(&F);
             ck_abort_msg("replica %d: no seed %ld at %.0f%% within %d ms: %s",
                          i, min_seeds, pct, timeout_ms, line);
         }
@@ -875,7 +826,7 @@ compare_one(const char *test, int i)
     printf("%s: %s [%lld ms]\n", test, report, replcheck_now_ms() - t0);
     fflush(stdout);
     if (diffs != 0) {
-        dump_logs();
+        fleet_dump_logs(&F);
     }
     ck_assert_msg(diffs == 0, "%s: replica %d differs from the primary: %s",
                   test, i, report);
@@ -980,7 +931,7 @@ START_TEST(test_seed_under_writes)
     int saw_finishing = 0;
     int polls = 0;
 
-    fleet_start(1);
+    fleet_start_servers(&F, 1, NULL);
 
     /* 1. The primary: 200,000 keys of six types in dbs 0, 1 and 5, a few
      * in db 14, counters, keys about to expire. */
@@ -1007,7 +958,7 @@ START_TEST(test_seed_under_writes)
     /* 2. tandem with one empty replica: seeded, since the primary is not
      * empty. The writer starts at once. */
     t0 = replcheck_now_ms();
-    tandem_start(NULL);
+    fleet_start_tandem(&F, NULL, 0);
     writer_start(&w, 3, wdbs, wrange, 0, 1, 5);
 
     /* 3. Watch the seed until the replica is online: progress fields,
@@ -1073,7 +1024,7 @@ START_TEST(test_seed_under_writes)
     }
     if (t_online < 0) {
         atomic_store(&w.stop, 1);
-        dump_logs();
+        fleet_dump_logs(&F);
         ck_abort_msg("replica not online within 120 s (writer: %s): %s",
                      w.fatal[0] != '\0' ? w.fatal : "ok", line);
     }
@@ -1146,7 +1097,7 @@ START_TEST(test_seed_restart_after_kill)
     long long keys;
     redisContext *rc;
 
-    fleet_start(1);
+    fleet_start_servers(&F, 1, NULL);
     load_begin(&l, F.primary.port);
     load_db(&l, 0, 20000);
     load_db(&l, 1, 20000);
@@ -1155,7 +1106,7 @@ START_TEST(test_seed_restart_after_kill)
     load_end(&l);
     keys = total_keys(F.primary.port);
 
-    tandem_start(slow);
+    fleet_start_tandem(&F, slow, 0);
     writer_start(&w, 2, wdbs, wrange, 0, 1, -1);
     wait_seed_progress(0, 1, 30, 60000, line, sizeof(line));
     printf("seed restart: killing the replica at %s\n", line);
@@ -1203,7 +1154,7 @@ START_TEST(test_two_replicas_seed_together)
     long long keys;
     int i;
 
-    fleet_start(2);
+    fleet_start_servers(&F, 2, NULL);
     load_begin(&l, F.primary.port);
     load_db(&l, 0, 20000);
     load_db(&l, 1, 20000);
@@ -1213,7 +1164,7 @@ START_TEST(test_two_replicas_seed_together)
     load_end(&l);
     keys = total_keys(F.primary.port);
 
-    tandem_start(NULL);
+    fleet_start_tandem(&F, NULL, 0);
     writer_start(&w, 3, wdbs, wrange, 0, 1, -1);
     for (i = 0; i < 2; i++) {
         wait_state_online(i, 120000);
@@ -1253,14 +1204,14 @@ START_TEST(test_resync)
     redisReply *r;
     long long deadline;
 
-    fleet_start(1);
+    fleet_start_servers(&F, 1, NULL);
     load_begin(&l, F.primary.port);
     load_db(&l, 0, 10000);
     load_db(&l, 1, 10000);
     load_counters(&l, 0);
     load_counters(&l, 1);
     load_end(&l);
-    tandem_start(NULL);
+    fleet_start_tandem(&F, NULL, 0);
     wait_online(0, 60000);
     ck_assert_int_eq(seeds_of(0), 1);
 
@@ -1302,7 +1253,7 @@ START_TEST(test_resync)
     deadline = replcheck_now_ms() + 30000;
     while (seeds_of(0) < 2) {
         if (replcheck_now_ms() > deadline) {
-            dump_logs();
+            fleet_dump_logs(&F);
             ck_abort_msg("TANDEM RESYNC did not start a seed within 30 s");
         }
         replcheck_sleep_ms(10);
@@ -1346,14 +1297,14 @@ START_TEST(test_seed_rate_limit)
     long long t_online;
     double max_rate = 0;
 
-    fleet_start(1);
+    fleet_start_servers(&F, 1, NULL);
     load_begin(&l, F.primary.port);
     load_db(&l, 0, 20000);
     load_end(&l);
     ck_assert_int_eq(total_keys(F.primary.port), 20000);
 
     t0 = replcheck_now_ms();
-    tandem_start(limit);
+    fleet_start_tandem(&F, limit, 0);
     for (;;) {
         replica_line(0, line, sizeof(line), state, sizeof(state));
         if (strcmp(state, "online") == 0) {
@@ -1365,7 +1316,7 @@ START_TEST(test_seed_rate_limit)
             max_rate = replcheck_line_number(line, "seed_rate", 0);
         }
         if (replcheck_now_ms() - t0 > 60000) {
-            dump_logs();
+            fleet_dump_logs(&F);
             ck_abort_msg("not online within 60 s: %s", line);
         }
         replcheck_sleep_ms(50);
@@ -1403,7 +1354,7 @@ START_TEST(test_swapdb_restarts_seed)
     redisContext *rc;
     long seeds;
 
-    fleet_start(1);
+    fleet_start_servers(&F, 1, NULL);
     load_begin(&l, F.primary.port);
     load_db(&l, 0, 15000);
     load_db(&l, 1, 15000);
@@ -1413,7 +1364,7 @@ START_TEST(test_swapdb_restarts_seed)
     load_counters(&l, 3);
     load_end(&l);
 
-    tandem_start(slow);
+    fleet_start_tandem(&F, slow, 0);
     writer_start(&w, 2, wdbs, wrange, 2, 3, -1);
     wait_seed_progress(0, 1, 20, 60000, line, sizeof(line));
     seeds = seeds_of(0);
@@ -1454,12 +1405,12 @@ START_TEST(test_move_copy_restart_seed)
     redisContext *rc;
     long seeds;
 
-    fleet_start(1);
+    fleet_start_servers(&F, 1, NULL);
     load_begin(&l, F.primary.port);
     load_db(&l, 0, 20000);
     load_end(&l);
 
-    tandem_start(slow);
+    fleet_start_tandem(&F, slow, 0);
     c = harness_connect(F.tandem.port);
 
     wait_seed_progress(0, 1, 20, 60000, line, sizeof(line));
@@ -1517,7 +1468,7 @@ START_TEST(test_foreign_data_replaced)
     int i;
     int k;
 
-    fleet_start(2);
+    fleet_start_servers(&F, 2, NULL);
     load_begin(&l, F.primary.port);
     load_db(&l, 0, 10000);
     load_db(&l, 2, 2000);
@@ -1550,7 +1501,7 @@ START_TEST(test_foreign_data_replaced)
         redisFree(rc);
     }
 
-    tandem_start(NULL);
+    fleet_start_tandem(&F, NULL, 0);
     for (i = 0; i < 2; i++) {
         wait_online(i, 60000);
     }
@@ -1652,9 +1603,9 @@ START_TEST(test_stalled_replica_during_seed)
     int polls = 0;
     int bad_rss;
 
-    fleet_start(1);
+    fleet_start_servers(&F, 1, NULL);
     load_random(F.primary.port);
-    tandem_start(args);
+    fleet_start_tandem(&F, args, 0);
     t0 = replcheck_now_ms();
     for (;;) {
         replica_line(0, line, sizeof(line), state, sizeof(state));
@@ -1662,7 +1613,7 @@ START_TEST(test_stalled_replica_during_seed)
             break;
         }
         if (replcheck_now_ms() - t0 > 10000) {
-            dump_logs();
+            fleet_dump_logs(&F);
             ck_abort_msg("the replica was not seeding within 10 s: %s", line);
         }
         replcheck_sleep_ms(2);
@@ -1760,7 +1711,7 @@ START_TEST(test_seed_functions)
     redisContext *c;
     redisReply *r;
 
-    fleet_start(1);
+    fleet_start_servers(&F, 1, NULL);
     load_begin(&l, F.primary.port);
     load_db(&l, 0, 3000);
     load_end(&l);
@@ -1779,7 +1730,7 @@ START_TEST(test_seed_functions)
     cmd_status(c, "OK", "SET foreign 1");
     redisFree(c);
 
-    tandem_start(NULL);
+    fleet_start_tandem(&F, NULL, 0);
     wait_online(0, 60000);
     sync_point();
     function_list(F.primary.port, want, sizeof(want));
@@ -1815,11 +1766,11 @@ START_TEST(test_pubsub_during_seed)
     int npub = 0, ndirect = 0;
     int i, k;
 
-    fleet_start(1);
+    fleet_start_servers(&F, 1, NULL);
     load_begin(&l, F.primary.port);
     load_db(&l, 0, 20000);
     load_end(&l);
-    tandem_start(limit);
+    fleet_start_tandem(&F, limit, 0);
     for (k = 0; k < NSUBS; k++) {
         redisReply *r;
 
@@ -1895,7 +1846,7 @@ END_TEST
 static void
 add_case(Suite *s, const char *name, const TTest *test, int timeout)
 {
-    harness_add_case(s, name, test, NULL, teardown, timeout);
+    harness_add_case(s, name, test, setup, teardown, timeout);
 }
 
 int

@@ -696,29 +696,6 @@ wait_primary_up(void)
     }
 }
 
-static int
-stop_tandem(void)
-{
-    int status;
-
-    if (F.tandem.pid <= 0) {
-        return 0;
-    }
-    harness_signal(&F.tandem, SIGTERM);
-    status = harness_wait_exit(&F.tandem, 10000);
-    if (status != 0 ||
-        replcheck_count_in_file(F.tandem.log, "Sanitizer") > 0 ||
-        replcheck_count_in_file(F.tandem.log, "runtime error") > 0) {
-        harness_dump_log(&F.tandem);
-        if (status == 0) {
-            status = -2;
-        }
-    }
-    harness_stop(&F.tandem);
-    remove_tree(F.tandem.dir);
-    return status;
-}
-
 static void
 setup(void)
 {
@@ -728,7 +705,7 @@ setup(void)
 static void
 teardown(void)
 {
-    int status = stop_tandem();
+    int status = replcheck_stop_tandem(&F.tandem);
     int i;
 
     for (i = 0; i < F.nreplicas; i++) {

@@ -33,64 +33,12 @@
 #define NREPLICAS 2
 #define NKEYS 5000
 
-static struct {
-    struct proc primary;
-    struct proc replica[NREPLICAS];
-    struct proc tandem;
-    char        spec[NREPLICAS][64];
-} F;
-
-static void
-fleet_start(const char *const *tandem_extra)
-{
-    const char *args[32];
-    char report[2048];
-    int n = 0;
-    int i;
-
-    memset(&F, 0, sizeof(F));
-    ck_assert_int_eq(harness_start_redis(&F.primary, NULL), 0);
-    for (i = 0; i < NREPLICAS; i++) {
-        ck_assert_int_eq(harness_start_redis(&F.replica[i], NULL), 0);
-        snprintf(F.spec[i], sizeof(F.spec[i]), "127.0.0.1:%d",
-                 F.replica[i].port);
-        args[n++] = "--replica";
-        args[n++] = F.spec[i];
-    }
-    for (i = 0; tandem_extra != NULL && tandem_extra[i] != NULL && n < 30;
-         i++) {
-        args[n++] = tandem_extra[i];
-    }
-    args[n] = NULL;
-    ck_assert_int_eq(harness_start_tandem(&F.tandem, F.primary.port, args, 1),
-                     0);
-    if (replcheck_wait_synced(F.tandem.port, 10000, report,
-                              sizeof(report)) != 0) {
-        harness_dump_log(&F.tandem);
-        ck_abort_msg("replicas not online within 10 s: %s", report);
-    }
-}
+static struct fleet F;
 
 static void
 teardown(void)
 {
-    int status = 0;
-    int i;
-
-    if (F.tandem.pid > 0) {
-        harness_signal(&F.tandem, SIGTERM);
-        status = harness_wait_exit(&F.tandem, 10000);
-        if (status != 0 ||
-            replcheck_count_in_file(F.tandem.log, "Sanitizer") > 0) {
-            harness_dump_log(&F.tandem);
-        }
-        harness_stop(&F.tandem);
-    }
-    for (i = 0; i < NREPLICAS; i++) {
-        harness_stop(&F.replica[i]);
-    }
-    harness_stop(&F.primary);
-    ck_assert_msg(status == 0, "tandem did not exit cleanly (%d)", status);
+    fleet_teardown(&F);
 }
 
 /* Drains n pipelined replies, failing on an error. */
@@ -235,7 +183,7 @@ START_TEST(test_check_repairs_planted_differences)
     redisReply *r;
     char report[4096];
 
-    fleet_start(extra);
+    fleet_start(&F, NREPLICAS, NULL, extra);
     c = harness_connect(F.tandem.port);
     write_dataset(c);
     wait_synced();
@@ -383,7 +331,7 @@ START_TEST(test_check_under_writes_finds_no_false_differences)
     long long rereads;
     long long checked;
 
-    fleet_start(extra);
+    fleet_start(&F, NREPLICAS, NULL, extra);
     c = harness_connect(F.tandem.port);
     write_dataset(c);
     write_writer_keys(c);
@@ -428,7 +376,7 @@ START_TEST(test_check_rate_limit_holds)
     long long t0;
     int i;
 
-    fleet_start(extra);
+    fleet_start(&F, NREPLICAS, NULL, extra);
     c = harness_connect(F.tandem.port);
     for (i = 0; i < 2000; i++) {
         redisAppendCommand(c, "SET r:%d %d", i, i);
