@@ -1961,26 +1961,32 @@ dbsize_of(int port)
     return n;
 }
 
-/* Waits (up to 10 s) until tandem's keyspace sample of the primary, taken
- * once a second, counts what the primary holds now. */
+/* Waits (up to 10 s) until the field of tandem's INFO primary section
+ * reads want: the guard's keyspace sample and its stamp in the primary
+ * are taken once a second. */
 static void
-wait_guard_sample(redisContext *c)
+wait_primary_field(redisContext *c, const char *field, long long want)
 {
-    long long want = dbsize_of(F.primary.port);
     long long t0 = wall_ms();
 
     for (;;) {
-        const char *v = harness_info_field(c, "primary",
-                                           "primary_sampled_keys");
+        const char *v = harness_info_field(c, "primary", field);
 
         if (v != NULL && atoll(v) == want) {
             return;
         }
-        ck_assert_msg(wall_ms() - t0 < 10000, "tandem's sample of the "
-                      "primary's keys is %s, not %lld, after 10 s",
-                      v != NULL ? v : "(none)", want);
+        ck_assert_msg(wall_ms() - t0 < 10000, "%s is %s, not %lld, after "
+                      "10 s", field, v != NULL ? v : "(none)", want);
         usleep(100000);
     }
+}
+
+/* Until tandem's keyspace sample counts what the primary holds now. */
+static void
+wait_guard_sample(redisContext *c)
+{
+    wait_primary_field(c, "primary_sampled_keys",
+                       dbsize_of(F.primary.port));
 }
 
 /*
@@ -2062,26 +2068,12 @@ START_TEST(test_primary_back_without_data_is_held)
 }
 END_TEST
 
-/* Waits (up to 10 s) until tandem's stamp in the primary covers the
- * whole stream (primary_stamped_offset = master_repl_offset). */
+/* Until tandem's stamp in the primary covers the whole stream. */
 static void
 wait_stamped(redisContext *c)
 {
-    long long want = replcheck_stream_offset(F.tandem.port);
-    long long t0 = wall_ms();
-
-    for (;;) {
-        const char *v = harness_info_field(c, "primary",
-                                           "primary_stamped_offset");
-
-        if (v != NULL && atoll(v) == want) {
-            return;
-        }
-        ck_assert_msg(wall_ms() - t0 < 10000, "the primary's stamp is at "
-                      "%s, not %lld, after 10 s", v != NULL ? v : "(none)",
-                      want);
-        usleep(100000);
-    }
+    wait_primary_field(c, "primary_stamped_offset",
+                       replcheck_stream_offset(F.tandem.port));
 }
 
 /*
