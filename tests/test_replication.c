@@ -1961,6 +1961,20 @@ dbsize_of(int port)
     return n;
 }
 
+/* A write while the primary is held gets the reason, which says why. */
+static void
+assert_write_held(redisContext *c, const char *write, const char *why)
+{
+    redisReply *r = redisCommand(c, write);
+
+    ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ERROR &&
+                      strstr(r->str, why) != NULL,
+                  "%s while held: %s", write,
+                  r != NULL && r->str != NULL ? r->str : "(no error)");
+    printf("held primary: %s\n", r->str);
+    freeReplyObject(r);
+}
+
 /* Waits (up to 10 s) until the field of tandem's INFO primary section
  * reads want: the guard's keyspace sample and its stamp in the primary
  * are taken once a second. */
@@ -1998,7 +2012,6 @@ wait_guard_sample(redisContext *c)
 START_TEST(test_primary_back_without_data_is_held)
 {
     redisContext *c, *rep;
-    redisReply *r;
     int i;
 
     fleet_start(&F, NREPLICAS, NULL, NULL);
@@ -2010,13 +2023,7 @@ START_TEST(test_primary_back_without_data_is_held)
 
     primary_restart_empty();
     wait_link(c, "held", 15000);
-    r = redisCommand(c, "SET after:loss 1");
-    ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ERROR &&
-                      strstr(r->str, "lost data") != NULL,
-                  "a write while held: %s",
-                  r != NULL && r->str != NULL ? r->str : "(no error)");
-    printf("held primary: %s\n", r->str);
-    freeReplyObject(r);
+    assert_write_held(c, "SET after:loss 1", "lost data");
     usleep(1500000);
     ck_assert_int_eq(dbsize_of(F.primary.port), 0);
     for (i = 0; i < NREPLICAS; i++) {
@@ -2086,7 +2093,6 @@ wait_stamped(redisContext *c)
 START_TEST(test_primary_back_with_older_data_is_held)
 {
     redisContext *c, *p, *rep;
-    redisReply *r;
     int i;
 
     fleet_start(&F, NREPLICAS, NULL, NULL);
@@ -2107,13 +2113,7 @@ START_TEST(test_primary_back_with_older_data_is_held)
     primary_restart_empty();    /* loads the snapshot: 300 old keys */
     ck_assert_int_eq(dbsize_of(F.primary.port), 300);
     wait_link(c, "held", 15000);
-    r = redisCommand(c, "SET after:old 1");
-    ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ERROR &&
-                      strstr(r->str, "older data") != NULL,
-                  "a write while held: %s",
-                  r != NULL && r->str != NULL ? r->str : "(no error)");
-    printf("older snapshot: %s\n", r->str);
-    freeReplyObject(r);
+    assert_write_held(c, "SET after:old 1", "older data");
     rep = harness_connect(F.replica[0].port);
     {
         char v[32];
