@@ -15,6 +15,7 @@
 #include "config.h"
 #include "guard.h"
 #include "log.h"
+#include "lostwrites.h"
 #include "pause.h"
 #include "pipe.h"
 #include "pubsub.h"
@@ -22,7 +23,6 @@
 #include "server.h"
 #include "shutdown.h"
 #include "stream.h"
-#include "tee.h"
 
 enum phase { FO_IDLE, FO_DRAIN, FO_CATCH_UP };
 
@@ -135,7 +135,7 @@ switch_primary(const struct replica *target, uint64_t end)
     replica_drop_unsettled(end, "it was not at the stream's end when the "
                                 "primary changed (failover)");
     /* The writes lost with the old primary's pipe stay with it. */
-    tee_forget_lost_writes();
+    lost_writes_forget();
     memcpy(old_id, srv.stream.id, sizeof(old_id));
     stream_new_id(&srv.stream);
     /* A no-op batch, so the replicas' stamps carry the new id at once

@@ -36,6 +36,7 @@
 #include "keyevents.h"
 #include "shutdown.h"
 #include "log.h"
+#include "lostwrites.h"
 #include "server.h"
 #include "tee.h"
 
@@ -109,7 +110,7 @@ lost_writes(struct pipe *p)
     size_t i;
 
     if (p->probes_left > 0 && p->held.write_len <= p->writes.len) {
-        tee_lost_write(p->held.db, raw, p->held.write_len);
+        lost_write(p->held.db, raw, p->held.write_len);
         off = p->held.write_len;
     }
     for (i = 0; i < p->slots.count; i++) {
@@ -117,7 +118,7 @@ lost_writes(struct pipe *p)
 
         if ((s->kind == SLOT_WRITE || s->kind == SLOT_EXEC) &&
             off + s->write_len <= p->writes.len) {
-            tee_lost_write(s->db, raw + off, s->write_len);
+            lost_write(s->db, raw + off, s->write_len);
             off += s->write_len;
         }
     }
@@ -178,7 +179,7 @@ on_down(struct conn *c, const char *why, int was_up)
     if (was_up && p->tee && p->writes.len > 0) {
         /* Writes whose outcome is unknown may have reached the primary
          * and not the stream. */
-        tee_writes_lost(why);
+        lost_writes_after(why);
     }
     if (was_up && p->tee) {
         tee_pipe_lost();
