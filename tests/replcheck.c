@@ -943,6 +943,13 @@ answers_ping(int port)
 }
 
 int
+replcheck_restart_redis(struct proc *p, const char *const *extra)
+{
+    /* replcheck_start_redis_at copies dir before it clears p. */
+    return replcheck_start_redis_at(p, p->port, p->dir, extra);
+}
+
+int
 replcheck_start_redis_at(struct proc *p, int port, const char *dir,
                          const char *const *extra)
 {

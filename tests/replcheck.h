@@ -102,6 +102,11 @@ long long replcheck_stream_offset(int tandem_port);
 int replcheck_start_redis_at(struct proc *p, int port, const char *dir,
                              const char *const *extra);
 
+/* replcheck_start_redis_at on p's own port and directory: the server p
+ * stood for (killed and reaped by the test) starts again and loads what
+ * it saved there. Returns 0 or -1. */
+int replcheck_restart_redis(struct proc *p, const char *const *extra);
+
 /* Number of lines of the file that contain needle (-1: unreadable). */
 int replcheck_count_in_file(const char *path, const char *needle);
 

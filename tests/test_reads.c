@@ -1718,8 +1718,6 @@ START_TEST(test_reads_served_while_the_primary_is_down)
 {
     redisContext *c;
     redisReply *r;
-    char dir[256];
-    int port;
     int i;
     long long t0;
 
@@ -1729,8 +1727,6 @@ START_TEST(test_reads_served_while_the_primary_is_down)
         cmd_status(c, "OK", "SET down:%d v%d", i, i);
     }
     ck_assert_int_eq(cmd_int(c, "WAIT 2 5000"), 2);
-    port = F.primary.port;
-    snprintf(dir, sizeof(dir), "%s", F.primary.dir);
     harness_signal(&F.primary, SIGKILL);
     ck_assert_int_eq(harness_wait_exit(&F.primary, 5000), 128 + SIGKILL);
     /* For 3 s: every read answered from a replica, every write refused. */
@@ -1766,7 +1762,7 @@ START_TEST(test_reads_served_while_the_primary_is_down)
     }
     printf("reads while the primary is down: %d reads served by replicas "
            "in 3 s\n", i);
-    ck_assert_msg(replcheck_start_redis_at(&F.primary, port, dir, NULL) == 0,
+    ck_assert_msg(replcheck_restart_redis(&F.primary, NULL) == 0,
                   "can't restart the primary");
     /* It came back empty: tandem holds it (its data is on the replicas),
      * and reads still come from them. */

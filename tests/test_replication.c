@@ -235,13 +235,9 @@ kill_replica(int i)
 static void
 restart_replica(int i, const char *const *extra)
 {
-    char dir[256];
-    int port = F.replica[i].port;
-
-    snprintf(dir, sizeof(dir), "%s", F.replica[i].dir);
-    ck_assert_msg(replcheck_start_redis_at(&F.replica[i], port, dir,
-                                           extra) == 0,
-                  "can't restart replica %d on port %d in %s", i, port, dir);
+    ck_assert_msg(replcheck_restart_redis(&F.replica[i], extra) == 0,
+                  "can't restart replica %d on port %d", i,
+                  F.replica[i].port);
 }
 
 /* Sends n pipelined SET prefix:<from+i> <value_len bytes> and reads
@@ -1922,14 +1918,10 @@ END_TEST
 static void
 primary_restart_empty(void)
 {
-    char dir[256];
-    int port = F.primary.port;
-
-    snprintf(dir, sizeof(dir), "%s", F.primary.dir);
     harness_signal(&F.primary, SIGKILL);
     ck_assert_int_eq(harness_wait_exit(&F.primary, 5000), 128 + SIGKILL);
-    ck_assert_msg(replcheck_start_redis_at(&F.primary, port, dir, NULL) == 0,
-                  "can't restart the primary on port %d", port);
+    ck_assert_msg(replcheck_restart_redis(&F.primary, NULL) == 0,
+                  "can't restart the primary on port %d", F.primary.port);
 }
 
 /* Waits until tandem's INFO says primary_link_status is want. */

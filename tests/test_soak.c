@@ -51,6 +51,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,13 +297,8 @@ pick_replica(int primary)
 static void
 server_restart(int i)
 {
-    char dir[256];
-    int port = S.server[i].port;
-
-    snprintf(dir, sizeof(dir), "%s", S.server[i].dir);
-    ck_assert_msg(replcheck_start_redis_at(&S.server[i], port, dir,
-                                           aof_args) == 0,
-                  "can't restart server %d on port %d in %s", i, port, dir);
+    ck_assert_msg(replcheck_restart_redis(&S.server[i], aof_args) == 0,
+                  "can't restart server %d on port %d", i, S.server[i].port);
 }
 
 static void
@@ -493,6 +489,28 @@ writer_main(void *arg)
     return NULL;
 }
 
+/* One ledger command on *c, counted with its reply. NULL when the
+ * connection failed: it is closed and *c is NULL, to reconnect. */
+static redisReply *
+ledger_command(struct writer *w, redisContext **c, const char *fmt, ...)
+{
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = redisvCommand(*c, fmt, ap);
+    va_end(ap);
+    if (r == NULL) {
+        w->io_errors++;
+        redisFree(*c);
+        *c = NULL;
+        return NULL;
+    }
+    w->commands++;
+    count_reply(w, r);
+    return r;
+}
+
 /* SET ledger:<n> <n>, then WAIT 1 2000 on the same connection: n is
  * acknowledged when WAIT says >= 1, and then GET must see it. */
 static void *
@@ -513,30 +531,18 @@ ledger_main(void *arg)
                 continue;
             }
         }
-        r = redisCommand(c, "SET ledger:%ld %ld", n, n);
-        if (r == NULL) {
-            w->io_errors++;
-            redisFree(c);
-            c = NULL;
+        if ((r = ledger_command(w, &c, "SET ledger:%ld %ld", n, n)) == NULL) {
             continue;
         }
-        w->commands++;
-        count_reply(w, r);
         ok = r->type == REDIS_REPLY_STATUS;
         freeReplyObject(r);
         if (!ok) {
             replcheck_sleep_ms(20);
             continue;
         }
-        r = redisCommand(c, "WAIT 1 2000");
-        if (r == NULL) {
-            w->io_errors++;
-            redisFree(c);
-            c = NULL;
+        if ((r = ledger_command(w, &c, "WAIT 1 2000")) == NULL) {
             continue;
         }
-        w->commands++;
-        count_reply(w, r);
         ok = r->type == REDIS_REPLY_INTEGER && r->integer >= 1;
         freeReplyObject(r);
         if (!ok) {
@@ -545,15 +551,9 @@ ledger_main(void *arg)
         S.acked[n] = 1;
         /* Read your own write (I10): wherever tandem sends the GET, an
          * acknowledged write is there. */
-        r = redisCommand(c, "GET ledger:%ld", n);
-        if (r == NULL) {
-            w->io_errors++;
-            redisFree(c);
-            c = NULL;
+        if ((r = ledger_command(w, &c, "GET ledger:%ld", n)) == NULL) {
             continue;
         }
-        w->commands++;
-        count_reply(w, r);
         if (r->type != REDIS_REPLY_ERROR &&
             (r->type != REDIS_REPLY_STRING || atol(r->str) != n)) {
             if (S.stale_reads++ == 0) {
